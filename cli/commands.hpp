@@ -1,0 +1,30 @@
+#pragma once
+// One setup function per subcommand (CLI11). cli/ only parses flags and calls
+// into core/, server/ and sim/; no business logic lives here.
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace dine::cli {
+
+struct Globals {
+  std::string topology_path;  // --topology FILE; empty: DINE_TOPOLOGY or the embedded default
+  std::string log_level = "info";
+  bool json_logs = false;
+};
+
+// A failure the user can act on: printed as "dine: <message>" and exit code `code`.
+struct Failure {
+  std::string message;
+  int code = 1;
+};
+
+void setup_serve(CLI::App& app, Globals& g);  // dine serve ROLE
+void setup_db(CLI::App& app, Globals& g);     // dine db migrate
+void setup_stack(CLI::App& app, Globals& g);  // dine up, down, ps
+void setup_sim(CLI::App& app, Globals& g);    // dine sim orders
+void setup_demo(CLI::App& app, Globals& g);   // dine demo
+
+}  // namespace dine::cli

@@ -1,0 +1,108 @@
+// dine sim orders: a closed-loop load of order creation and payment against
+// the order nodes of a topology; text or JSON report; exit code 1 on failures.
+#include <chrono>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/order_report.hpp"
+#include "cli/progress.hpp"
+
+namespace dine::cli {
+
+sim::OrderLoadConfig order_load_config(const Topology& topo, const std::vector<std::string>& nodes) {
+  sim::OrderLoadConfig cfg;
+  std::vector<const Node*> targets;
+  if (nodes.empty()) {
+    targets = topo.by_role("order");
+  } else {
+    for (const auto& id : nodes) targets.push_back(&topo.node(id));
+  }
+  if (targets.empty())
+    throw Failure{fmt::format("{} has no order nodes; fix: add a node with \"role\": \"order\"", topo.source), 2};
+  for (const Node* n : targets) {
+    if (n->role != "order") throw Failure{fmt::format("node '{}' is not an order node", n->id), 2};
+    cfg.targets.push_back({n->host, n->port});
+  }
+  if (auto it = targets.front()->uses.find("shards"); it != targets.front()->uses.end())
+    cfg.shards = static_cast<int>(it->second.size());
+  cfg.run_id = fmt::format("sim{}", std::chrono::system_clock::now().time_since_epoch().count() / 1000);
+  return cfg;
+}
+
+sim::OrderLoadReport run_with_progress(const sim::OrderLoadConfig& cfg) {
+  ProgressBar bar("orders", cfg.orders);
+  auto report = sim::run_order_load(cfg, [&](int done, int failed) {
+    bar.update(done, failed ? fmt::format("failed {}", failed) : "");
+  });
+  bar.finish(report.failed ? fmt::format("failed {}", report.failed) : "");
+  return report;
+}
+
+void print_order_report(sim::OrderLoadReport& r) {
+  fmt::print("orders: {} created, {} paid, {} failed in {:.2f} s = {:.0f} paid orders/s\n", r.created, r.paid,
+             r.failed, r.seconds, r.orders_per_second());
+  fmt::print("latency: create p50 {:.1f} ms  p99 {:.1f} ms | pay p50 {:.1f} ms  p99 {:.1f} ms\n",
+             r.create_ms.quantile(0.5), r.create_ms.quantile(0.99), r.pay_ms.quantile(0.5), r.pay_ms.quantile(0.99));
+  int total = 0;
+  for (int c : r.per_shard) total += c;
+  fmt::print("shard spread (order_id mod {}):\n", r.per_shard.size());
+  for (std::size_t i = 0; i < r.per_shard.size(); ++i) {
+    double pct = total ? 100.0 * r.per_shard[i] / total : 0;
+    fmt::print("  shard {}  {:>7} orders  {:5.1f} %  {}\n", i, r.per_shard[i], pct,
+               std::string(static_cast<std::size_t>(pct / 2), '#'));
+  }
+  fmt::print("users: {} of {} have all their orders on one shard; {} orders off their user's shard\n",
+             r.users_on_one_shard, r.users_seen, r.gene_mismatches);
+  for (const auto& [what, n] : r.errors) fmt::print("  error: {} x{}\n", what, n);
+}
+
+namespace {
+
+struct SimArgs {
+  int users = 300, orders = 3000, concurrency = 64, threads = 2;
+  std::vector<std::string> nodes;
+  bool json = false, no_pay = false;
+  int max_failed = 0;
+};
+
+void sim_orders(const Globals& g, const SimArgs& a) {
+  Topology topo = load_topology(g.topology_path);
+  auto cfg = order_load_config(topo, a.nodes);
+  cfg.users = a.users;
+  cfg.orders = a.orders;
+  cfg.concurrency = a.concurrency;
+  cfg.threads = a.threads;
+  cfg.pay = !a.no_pay;
+  auto report = a.json ? sim::run_order_load(cfg) : run_with_progress(cfg);
+  if (a.json) {
+    fmt::print("{}\n", report.to_json().dump(2));
+  } else {
+    print_order_report(report);
+  }
+  if (report.failed > a.max_failed)
+    throw Failure{fmt::format("{} orders failed (allowed: {})", report.failed, a.max_failed), 1};
+}
+
+}  // namespace
+
+void setup_sim(CLI::App& app, Globals& g) {
+  auto* sim = app.add_subcommand("sim", "simulate load against the platform");
+  sim->require_subcommand(1);
+  auto a = std::make_shared<SimArgs>();
+  auto* o = sim->add_subcommand("orders", "create and pay orders through the order nodes (closed loop)");
+  o->add_option("--users", a->users, "distinct users")->check(CLI::Range(1, 10'000'000));
+  o->add_option("--orders", a->orders, "orders to place")->check(CLI::Range(1, 100'000'000));
+  o->add_option("--concurrency,-c", a->concurrency, "orders in flight")->check(CLI::Range(1, 10000));
+  o->add_option("--threads", a->threads, "driver threads")->check(CLI::Range(1, 64));
+  o->add_option("--node", a->nodes, "order node(s) to target (default: every order node)");
+  o->add_flag("--no-pay", a->no_pay, "only create orders");
+  o->add_option("--max-failed", a->max_failed, "failed orders tolerated before exit code 1");
+  o->add_flag("--json", a->json, "print the report as JSON (no progress bar)");
+  o->footer("Example:\n  dine up && dine sim orders --orders 3000 --users 300 -c 64");
+  o->callback([&g, a] { sim_orders(g, *a); });
+}
+
+}  // namespace dine::cli

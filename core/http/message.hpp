@@ -1,0 +1,48 @@
+#pragma once
+// Socket-free HTTP request and response, so handlers are plain functions that
+// unit tests can call without a network (Beast types stay in server.cpp).
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace dine::http {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+using PathParams = std::vector<std::pair<std::string, std::string>>;
+
+// "a%20b+c" -> "a b c" (with plus_as_space); malformed escapes are kept as they are.
+std::string percent_decode(std::string_view s, bool plus_as_space = true);
+
+struct Request {
+  std::string method;      // "GET", "POST", ...
+  std::string target;      // raw target, "/v1/orders/12?x=1"
+  std::string path;        // "/v1/orders/12"
+  std::string query;       // "x=1"
+  Headers headers;         // names lower-cased
+  std::string body;
+  std::string request_id;  // X-Request-Id, generated when absent
+  PathParams params;       // filled by the router: {"order_id", "12"}
+  std::string route;       // the matched pattern, "/v1/orders/{order_id}"
+
+  std::string_view header(std::string_view name) const;  // "" when absent; name lower-case
+  std::string_view param(std::string_view name) const;   // "" when absent
+  std::optional<std::string> query_param(std::string_view name) const;  // percent-decoded
+};
+
+struct Response {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  Headers headers;
+
+  static Response json(int status, const nlohmann::json& body);
+  static Response text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
+  // {"error": code, "message": message}
+  static Response error(int status, std::string_view code, std::string_view message);
+};
+
+}  // namespace dine::http

@@ -1,0 +1,45 @@
+#pragma once
+// Routes (method, path pattern) to handlers. Patterns are literal segments and
+// {name} parameters: "/v1/orders/{order_id}/paid". A dine::Error thrown by a
+// handler becomes its JSON error response; anything else becomes a 500 without
+// details (the message goes to the log, never to the client).
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/async.hpp"
+#include "core/http/message.hpp"
+
+namespace dine::http {
+
+using Handler = std::function<Task<Response>(Request&)>;
+
+class Router {
+ public:
+  void add(std::string method, std::string pattern, Handler handler);
+  void get(std::string pattern, Handler h) { add("GET", std::move(pattern), std::move(h)); }
+  void post(std::string pattern, Handler h) { add("POST", std::move(pattern), std::move(h)); }
+
+  struct Match {
+    const Handler* handler = nullptr;  // null: no route
+    std::string pattern;               // matched pattern (metrics label); "unmatched" otherwise
+    PathParams params;
+    bool method_mismatch = false;      // path known, method not: 405
+  };
+  Match match(std::string_view method, std::string_view path) const;
+
+  // Matches, fills req.params and req.route, runs the handler, maps errors.
+  Task<Response> handle(Request& req) const;
+
+ private:
+  struct Route {
+    std::string method;
+    std::string pattern;
+    std::vector<std::string> segments;  // "{x}" segments are parameters
+    Handler handler;
+  };
+  std::vector<Route> routes_;
+};
+
+}  // namespace dine::http

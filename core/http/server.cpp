@@ -1,0 +1,498 @@
+#include "core/http/server.hpp"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <list>
+#include <optional>
+#include <random>
+#include <system_error>
+#include <unordered_map>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "core/log.hpp"
+
+namespace dine::http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kReadChunk = 8192;
+
+const log::Logger& logger() {
+  static const log::Logger l("http");
+  return l;
+}
+
+std::string new_request_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  uint64_t v = rng();
+  std::string s(16, '0');
+  for (int i = 15; i >= 0; --i, v >>= 4) s[i] = kHex[v & 15];
+  return s;
+}
+
+bool header_safe(std::string_view v) {
+  return v.find_first_of("\r\n") == std::string_view::npos;
+}
+
+// Metric label for the method: the standard ones as they are, anything else
+// "OTHER", so a client cannot create unbounded series.
+std::string_view method_label(std::string_view m) {
+  static constexpr std::array<std::string_view, 7> kKnown = {"GET",    "POST", "PUT",    "DELETE",
+                                                             "PATCH", "HEAD", "OPTIONS"};
+  for (auto k : kKnown)
+    if (k == m) return k;
+  return "OTHER";
+}
+
+// Per-connection state: it lives in the session coroutine's frame and is
+// listed in the server so stop() and the request-timeout sweep can reach it.
+struct Connection {
+  explicit Connection(tcp::socket s) : stream(std::move(s)) {}
+  beast::tcp_stream stream;
+  beast::flat_buffer buffer;
+  Request req;               // reused request after request: strings keep their capacity
+  std::string head;          // serialized response head, reused
+  bool busy = false;         // a request has started arriving (not idle)
+  bool in_handler = false;   // the router is running for it
+  bool timed_out = false;    // the sweep closed it past its request deadline
+  Deadline deadline{};       // end of the current request's budget
+  std::list<Connection*>::iterator pos;
+};
+
+}  // namespace
+
+struct Server::Impl {
+  Impl(asio::any_io_executor e, const Router& r, metrics::Registry& m, ServerLimits l)
+      : ex(std::move(e)),
+        router(r),
+        registry(m),
+        limits(l),
+        acceptor(ex),
+        sweep_timer(ex),
+        in_flight_gauge(m.gauge("dine_http_in_flight", "HTTP requests being handled")),
+        connections_gauge(m.gauge("dine_http_connections", "Open HTTP server connections")) {}
+
+  asio::any_io_executor ex;
+  const Router& router;
+  metrics::Registry& registry;
+  ServerLimits limits;
+  tcp::acceptor acceptor;
+  asio::steady_timer sweep_timer;
+  int bound_port = 0;
+  bool started = false;
+  bool stopping = false;
+  std::atomic<std::size_t> connections{0};
+  std::atomic<std::size_t> in_flight{0};
+  std::atomic<std::size_t> accepted{0};
+  std::list<Connection*> conns;
+  std::vector<asio::steady_timer*> drain_waiters;
+
+  metrics::Gauge& in_flight_gauge;
+  metrics::Gauge& connections_gauge;
+  struct RouteStats {
+    metrics::Histogram* duration = nullptr;
+    std::vector<std::pair<int, metrics::Counter*>> by_status;
+  };
+  std::unordered_map<std::string, RouteStats> stats;  // key: route '\x1f' method
+  std::string key;                                    // scratch for lookups
+
+  void record(std::string_view route, std::string_view method, int status, double seconds);
+  bool drained() const { return connections.load() == 0 && in_flight.load() == 0; }
+  void notify_drained();
+  void stop_now();
+};
+
+void Server::Impl::record(std::string_view route, std::string_view method, int status,
+                          double seconds) {
+  method = method_label(method);
+  key.assign(route);
+  key.push_back('\x1f');
+  key.append(method);
+  auto it = stats.find(key);
+  if (it == stats.end()) {
+    RouteStats rs;
+    rs.duration = &registry.histogram("dine_http_request_duration_seconds",
+                                      "HTTP request latency by route pattern",
+                                      {{"route", std::string(route)}, {"method", std::string(method)}});
+    it = stats.emplace(key, std::move(rs)).first;
+  }
+  RouteStats& rs = it->second;
+  rs.duration->observe(seconds);
+  for (auto& [st, counter] : rs.by_status) {
+    if (st == status) {
+      counter->inc();
+      return;
+    }
+  }
+  auto& c = registry.counter(
+      "dine_http_requests_total", "HTTP requests by route pattern, method and status",
+      {{"route", std::string(route)}, {"method", std::string(method)}, {"status", std::to_string(status)}});
+  rs.by_status.emplace_back(status, &c);
+  c.inc();
+}
+
+void Server::Impl::notify_drained() {
+  if (!drained()) return;
+  for (auto* t : drain_waiters) t->cancel();
+  if (stopping) sweep_timer.cancel();
+}
+
+void Server::Impl::stop_now() {
+  if (stopping) return;
+  stopping = true;
+  error_code ec;
+  acceptor.close(ec);
+  // Connections waiting for a request close now; busy ones after their answer.
+  for (Connection* c : conns) {
+    if (!c->busy) c->stream.cancel();
+  }
+  notify_drained();
+}
+
+namespace {
+
+using Impl = Server::Impl;
+
+// Registers a connection for its lifetime (figures, gauge, stop, sweep).
+class ConnectionScope {
+ public:
+  ConnectionScope(Impl& s, Connection& c) : s_(s), c_(c) {
+    c.pos = s.conns.insert(s.conns.end(), &c);
+    s.connections.fetch_add(1, std::memory_order_relaxed);
+    s.connections_gauge.add(1);
+  }
+  ~ConnectionScope() {
+    error_code ec;
+    c_.stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    c_.stream.close();
+    s_.conns.erase(c_.pos);
+    s_.connections.fetch_sub(1, std::memory_order_relaxed);
+    s_.connections_gauge.add(-1);
+    s_.notify_drained();
+  }
+  ConnectionScope(const ConnectionScope&) = delete;
+  ConnectionScope& operator=(const ConnectionScope&) = delete;
+
+ private:
+  Impl& s_;
+  Connection& c_;
+};
+
+class InFlightScope {
+ public:
+  explicit InFlightScope(Impl& s) : s_(s) {
+    s.in_flight.fetch_add(1, std::memory_order_relaxed);
+    s.in_flight_gauge.add(1);
+  }
+  ~InFlightScope() {
+    s_.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    s_.in_flight_gauge.add(-1);
+  }
+  InFlightScope(const InFlightScope&) = delete;
+  InFlightScope& operator=(const InFlightScope&) = delete;
+
+ private:
+  Impl& s_;
+};
+
+void fill_request(Request& r, bhttp::request<bhttp::string_body>& msg) {
+  r.method.assign(msg.method_string());
+  r.target.assign(msg.target());
+  std::string_view target = r.target;
+  std::size_t q = target.find('?');
+  r.path.assign(target.substr(0, q));
+  r.query.assign(q == std::string_view::npos ? std::string_view{} : target.substr(q + 1));
+  std::size_t n = 0;
+  std::string_view request_id;
+  for (const auto& f : msg) {
+    if (n == r.headers.size()) r.headers.emplace_back();
+    auto& [name, value] = r.headers[n++];
+    std::string_view raw = f.name_string();
+    name.resize(raw.size());
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      char c = raw[i];
+      name[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    }
+    value.assign(f.value());
+    if (name == "x-request-id") request_id = value;
+  }
+  r.headers.resize(n);
+  if (!request_id.empty() && request_id.size() <= 128) {
+    r.request_id.assign(request_id);
+  } else {
+    r.request_id = new_request_id();
+  }
+  r.body = std::move(msg.body());
+  r.params.clear();
+  r.route.clear();
+}
+
+// Serializes the status line and headers into `out` (the body goes out as its own buffer).
+void write_head(std::string& out, int status, std::string_view content_type, std::size_t length,
+                std::string_view request_id, const Headers& extra, bool keep_alive, bool http10) {
+  out.clear();
+  out += "HTTP/1.1 ";
+  out += std::to_string(status);
+  out.push_back(' ');
+  out += bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+  out += "\r\nContent-Type: ";
+  out += content_type;
+  out += "\r\nContent-Length: ";
+  out += std::to_string(length);
+  if (!request_id.empty()) {
+    out += "\r\nX-Request-Id: ";
+    out += request_id;
+  }
+  for (const auto& [k, v] : extra) {
+    if (!header_safe(k) || !header_safe(v)) continue;
+    out += "\r\n";
+    out += k;
+    out += ": ";
+    out += v;
+  }
+  if (!keep_alive) out += "\r\nConnection: close";
+  else if (http10) out += "\r\nConnection: keep-alive";
+  out += "\r\n\r\n";
+}
+
+// Answers a request that could not be read (400, 413, 431), then closes
+// gently: half-close and drain what the client still sends, so it reads the
+// answer instead of a reset. Awaited at once by the session that owns `c`.
+Task<void> reject(Impl& s, Connection& c, int status, std::string_view code, std::string message) {
+  Response res = Response::error(status, code, message);
+  std::string request_id = new_request_id();
+  write_head(c.head, status, res.content_type, res.body.size(), request_id, {}, false, false);
+  std::array<asio::const_buffer, 2> bufs{asio::buffer(c.head), asio::buffer(res.body)};
+  c.stream.expires_after(s.limits.request_timeout);
+  auto [ec, n] = co_await asio::async_write(c.stream, bufs, use_tuple);
+  s.record("unmatched", "OTHER", status, 0);
+  if (ec) co_return;
+  error_code ignored;
+  c.stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  c.stream.expires_after(milliseconds(500));
+  std::size_t drained = 0;
+  std::array<char, 4096> sink;
+  while (drained < 1024 * 1024) {
+    auto [rec, got] = co_await c.stream.async_read_some(asio::buffer(sink), use_tuple);
+    if (rec) break;
+    drained += got;
+  }
+}
+
+Task<void> run_session(std::shared_ptr<Impl> self, tcp::socket socket) {
+  Connection conn(std::move(socket));
+  ConnectionScope scope(*self, conn);
+  const ServerLimits& limits = self->limits;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser;
+
+  while (!self->stopping) {
+    // Idle: wait for the first byte of the next request.
+    conn.busy = false;
+    if (conn.buffer.size() == 0) {
+      conn.stream.expires_after(limits.idle_timeout);
+      auto [ec, n] = co_await conn.stream.async_read_some(conn.buffer.prepare(kReadChunk), use_tuple);
+      if (ec) co_return;  // closed, idle timeout, or stop()
+      conn.buffer.commit(n);
+    }
+    conn.busy = true;
+    const Deadline started = Clock::now();
+    conn.deadline = started + limits.request_timeout;
+    conn.stream.expires_at(conn.deadline);
+
+    parser.emplace();
+    parser->header_limit(static_cast<std::uint32_t>(limits.header_bytes));
+    parser->body_limit(limits.body_bytes);
+    auto [hec, hn] = co_await bhttp::async_read_header(conn.stream, conn.buffer, *parser, use_tuple);
+    error_code ec = hec;
+    if (!ec && !parser->is_done()) {
+      auto expect = parser->get()[bhttp::field::expect];
+      if (beast::iequals(expect, "100-continue")) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        auto [wec, wn] = co_await asio::async_write(conn.stream, asio::buffer(kContinue), use_tuple);
+        if (wec) co_return;
+      }
+      auto [bec, bn] = co_await bhttp::async_read(conn.stream, conn.buffer, *parser, use_tuple);
+      ec = bec;
+    }
+    if (ec) {
+      if (ec == bhttp::error::body_limit) {
+        co_await reject(*self, conn, 413, "payload_too_large",
+                        "request body exceeds " + std::to_string(limits.body_bytes) + " bytes");
+      } else if (ec == bhttp::error::header_limit) {
+        co_await reject(*self, conn, 431, "header_too_large",
+                        "request header exceeds " + std::to_string(limits.header_bytes) + " bytes");
+      } else if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
+                 ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+        co_await reject(*self, conn, 400, "bad_request", "malformed HTTP request");
+      } else if (ec == beast::error::timeout) {
+        logger().warn_limited("request_read_timeout", {{"error", ec.message()}});
+      }
+      co_return;  // partial message, reset, timeout: nothing to answer
+    }
+
+    auto& msg = parser->get();
+    const bool http10 = msg.version() == 10;
+    fill_request(conn.req, msg);
+    Response res;
+    {
+      InFlightScope in_flight(*self);
+      conn.in_handler = true;
+      res = co_await self->router.handle(conn.req);
+      conn.in_handler = false;
+    }
+    if (conn.timed_out) {
+      self->record(conn.req.route, conn.req.method, 504,
+                   std::chrono::duration<double>(Clock::now() - started).count());
+      co_return;
+    }
+
+    const bool keep_alive = msg.keep_alive() && !self->stopping;
+    const bool head_only = conn.req.method == "HEAD";
+    write_head(conn.head, res.status, res.content_type, res.body.size(), conn.req.request_id,
+               res.headers, keep_alive, http10);
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(conn.head),
+                                           asio::buffer(res.body.data(), head_only ? 0 : res.body.size())};
+    auto [wec, wn] = co_await asio::async_write(conn.stream, bufs, use_tuple);
+    self->record(conn.req.route, conn.req.method, res.status,
+                 std::chrono::duration<double>(Clock::now() - started).count());
+    if (wec || !keep_alive) co_return;
+  }
+}
+
+Task<void> accept_loop(std::shared_ptr<Impl> self) {
+  while (!self->stopping) {
+    auto [ec, socket] = co_await self->acceptor.async_accept(use_tuple);
+    if (ec) {
+      if (self->stopping || ec == asio::error::operation_aborted) break;
+      logger().warn_limited("accept_failed", {{"error", ec.message()}});
+      // Out of descriptors and the like: back off a little rather than spin.
+      asio::steady_timer backoff(self->ex, milliseconds(50));
+      co_await backoff.async_wait(use_tuple);
+      continue;
+    }
+    if (self->stopping) break;
+    self->accepted.fetch_add(1, std::memory_order_relaxed);
+    error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    spawn_logged(self->ex, run_session(self, std::move(socket)), "http session");
+  }
+}
+
+// Closes connections whose handler ran past the request deadline (reading and
+// writing are bounded by the stream's own expiry).
+Task<void> sweep_loop(std::shared_ptr<Impl> self) {
+  const milliseconds period =
+      std::clamp(self->limits.request_timeout / 4, milliseconds(10), milliseconds(1000));
+  while (!(self->stopping && self->drained())) {
+    self->sweep_timer.expires_after(period);
+    co_await self->sweep_timer.async_wait(use_tuple);
+    const Deadline now = Clock::now();
+    for (Connection* c : self->conns) {
+      if (c->in_handler && !c->timed_out && now >= c->deadline) {
+        c->timed_out = true;
+        logger().warn_limited("request_timeout", {{"route", c->req.route},
+                                                  {"request_id", c->req.request_id}});
+        c->stream.close();
+      }
+    }
+  }
+}
+
+Task<void> wait_drained(std::shared_ptr<Impl> self, Deadline deadline) {
+  asio::steady_timer timer(self->ex);
+  while (!self->drained() && Clock::now() < deadline) {
+    timer.expires_at(deadline);
+    self->drain_waiters.push_back(&timer);
+    co_await timer.async_wait(use_tuple);
+    std::erase(self->drain_waiters, &timer);
+  }
+}
+
+}  // namespace
+
+Server::Server(asio::any_io_executor ex, const Router& router, metrics::Registry& metrics,
+               ServerLimits limits)
+    : impl_(std::make_shared<Impl>(std::move(ex), router, metrics, limits)) {}
+
+Server::~Server() {
+  if (impl_ && !impl_->stopping) stop();
+}
+
+void Server::listen(const std::string& host, int port, bool reuse_port) {
+  auto& a = impl_->acceptor;
+  const std::string where = host + ":" + std::to_string(port);
+  error_code ec;
+  auto addr = asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
+  if (ec) throw std::system_error(ec, "http listen: bad address " + where);
+  tcp::endpoint ep(addr, static_cast<unsigned short>(port));
+  auto check = [&](const char* step) {
+    if (ec) {
+      error_code ignored;
+      a.close(ignored);
+      throw std::system_error(ec, std::string("http listen on ") + where + ": " + step);
+    }
+  };
+  a.open(ep.protocol(), ec);
+  check("open");
+  a.set_option(tcp::acceptor::reuse_address(true), ec);
+  check("SO_REUSEADDR");
+  if (reuse_port) {
+    a.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
+    check("SO_REUSEPORT");
+  }
+  a.bind(ep, ec);
+  check("bind");
+  a.listen(tcp::acceptor::max_listen_connections, ec);
+  check("listen");
+  impl_->bound_port = a.local_endpoint().port();
+}
+
+int Server::port() const { return impl_->bound_port; }
+
+void Server::start() {
+  asio::dispatch(impl_->ex, [self = impl_] {
+    if (self->started || self->stopping) return;
+    self->started = true;
+    spawn_logged(self->ex, accept_loop(self), "http accept loop");
+    spawn_logged(self->ex, sweep_loop(self), "http request sweep");
+  });
+}
+
+void Server::stop() {
+  asio::dispatch(impl_->ex, [self = impl_] { self->stop_now(); });
+}
+
+Task<void> Server::drained(Deadline deadline) { return wait_drained(impl_, deadline); }
+
+ServerFigures Server::figures() const {
+  return {impl_->connections.load(std::memory_order_relaxed),
+          impl_->in_flight.load(std::memory_order_relaxed),
+          impl_->accepted.load(std::memory_order_relaxed)};
+}
+
+}  // namespace dine::http

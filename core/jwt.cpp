@@ -1,0 +1,118 @@
+#include "core/jwt.hpp"
+
+#include <chrono>
+#include <stdexcept>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "core/errors.hpp"
+
+namespace dine::jwt {
+namespace {
+
+constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+std::string hmac_sha256(std::string_view key, std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
+  return std::string(reinterpret_cast<char*>(out), len);
+}
+
+int64_t unix_now() {
+  using namespace std::chrono;
+  return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
+}
+
+Error invalid(const std::string& why) { return Error(ErrorKind::Unauthorized, "invalid_token", why); }
+
+}  // namespace
+
+std::string base64url_encode(std::string_view data) {
+  std::string out;
+  out.reserve((data.size() + 2) / 3 * 4);
+  uint32_t buf = 0;
+  int bits = 0;
+  for (unsigned char c : data) {
+    buf = (buf << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out.push_back(kAlphabet[(buf >> bits) & 63]);
+    }
+  }
+  if (bits > 0) out.push_back(kAlphabet[(buf << (6 - bits)) & 63]);
+  return out;
+}
+
+std::string base64url_decode(std::string_view data) {
+  std::string out;
+  uint32_t buf = 0;
+  int bits = 0;
+  for (char c : data) {
+    int v;
+    if (c >= 'A' && c <= 'Z') v = c - 'A';
+    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9') v = c - '0' + 52;
+    else if (c == '-') v = 62;
+    else if (c == '_') v = 63;
+    else throw std::invalid_argument("not base64url");
+    buf = (buf << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((buf >> bits) & 0xff));
+    }
+  }
+  if (data.size() % 4 == 1) throw std::invalid_argument("bad base64url length");
+  return out;
+}
+
+std::string sign(nlohmann::json claims, const std::string& secret, int64_t ttl_seconds) {
+  if (ttl_seconds > 0) {
+    auto now = unix_now();
+    claims["iat"] = now;
+    claims["exp"] = now + ttl_seconds;
+  }
+  std::string head = base64url_encode(R"({"alg":"HS256","typ":"JWT"})");
+  std::string body = base64url_encode(claims.dump());
+  std::string signing_input = head + "." + body;
+  return signing_input + "." + base64url_encode(hmac_sha256(secret, signing_input));
+}
+
+nlohmann::json verify(const std::string& token, const std::string& secret) {
+  return verify_at(token, secret, unix_now());
+}
+
+nlohmann::json verify_at(const std::string& token, const std::string& secret, int64_t now_unix) {
+  auto d1 = token.find('.');
+  auto d2 = d1 == std::string::npos ? std::string::npos : token.find('.', d1 + 1);
+  if (d2 == std::string::npos || token.find('.', d2 + 1) != std::string::npos)
+    throw invalid("a token has three dot-separated parts");
+  std::string_view tv(token);
+  nlohmann::json header, claims;
+  std::string sig;
+  try {
+    header = nlohmann::json::parse(base64url_decode(tv.substr(0, d1)));
+    claims = nlohmann::json::parse(base64url_decode(tv.substr(d1 + 1, d2 - d1 - 1)));
+    sig = base64url_decode(tv.substr(d2 + 1));
+  } catch (const std::exception&) {
+    throw invalid("the token is not well-formed");
+  }
+  if (!header.is_object() || header.value("alg", "") != "HS256") throw invalid("only HS256 tokens are accepted");
+  if (!claims.is_object()) throw invalid("the token claims are not an object");
+  std::string expected = hmac_sha256(secret, tv.substr(0, d2));
+  if (sig.size() != expected.size() || CRYPTO_memcmp(sig.data(), expected.data(), sig.size()) != 0)
+    throw invalid("the token signature does not match");
+  if (claims.contains("exp")) {
+    if (!claims["exp"].is_number_integer()) throw invalid("exp must be a number");
+    if (claims["exp"].get<int64_t>() <= now_unix)
+      throw Error(ErrorKind::Unauthorized, "token_expired", "the token has expired; log in again");
+  }
+  return claims;
+}
+
+}  // namespace dine::jwt

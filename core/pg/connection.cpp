@@ -1,0 +1,309 @@
+#include "core/pg/connection.hpp"
+
+#include <libpq-fe.h>
+
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <unordered_set>
+
+#include "core/errors.hpp"
+#include "core/log.hpp"
+#include "core/pg/errors.hpp"
+
+namespace dine::pg {
+
+namespace {
+
+enum class Ready { read, write, timeout };
+
+std::string trimmed(const char* msg) {
+  std::string s = msg ? msg : "";
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// The server's words for a failed result: primary message, then detail.
+std::string error_text(const PGresult* res) {
+  const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+  if (!primary) return trimmed(PQresultErrorMessage(res));
+  std::string s = primary;
+  if (const char* detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL)) {
+    s += ": ";
+    s += detail;
+  }
+  return s;
+}
+
+// One coroutine at a time per connection: libpq allows one command in flight.
+class BusyGuard {
+ public:
+  explicit BusyGuard(bool& busy) : busy_(busy) {
+    if (busy_) throw Error(ErrorKind::Internal, "db_misuse", "connection used by two coroutines at once");
+    busy_ = true;
+  }
+  ~BusyGuard() { busy_ = false; }
+  BusyGuard(const BusyGuard&) = delete;
+  BusyGuard& operator=(const BusyGuard&) = delete;
+
+ private:
+  bool& busy_;
+};
+
+const log::Logger& logger() {
+  static const log::Logger l("pg");
+  return l;
+}
+
+}  // namespace
+
+struct Connection::Impl {
+  Impl(asio::any_io_executor e, std::string masked_dsn)
+      : ex(std::move(e)), timer(ex), masked(std::move(masked_dsn)) {}
+  ~Impl() {
+    detach_socket();  // libpq owns the fd and closes it in PQfinish
+    if (conn) PQfinish(conn);
+  }
+
+  asio::any_io_executor ex;
+  PGconn* conn = nullptr;
+  std::optional<asio::posix::stream_descriptor> sock;
+  int fd = -1;
+  asio::steady_timer timer;
+  std::unordered_set<std::string> prepared;
+  std::string masked;
+  bool broken = false;
+  bool busy = false;
+
+  // Server notices go to our log, not stderr. A FATAL arriving while idle is
+  // a backend's last words (terminated, server shutting down): the
+  // connection is dead even before its EOF arrives.
+  static void on_notice(void* arg, const PGresult* res) {
+    auto* self = static_cast<Impl*>(arg);
+    const char* severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    std::string_view sev = severity ? severity : "";
+    if (sev == "FATAL" || sev == "PANIC") {
+      self->broken = true;
+      logger().warn("backend_closing", {{"db", self->masked}, {"message", error_text(res)}});
+      return;
+    }
+    log::Fields f{{"db", self->masked}, {"severity", std::string(sev)}, {"message", error_text(res)}};
+    if (sev == "WARNING") {
+      logger().warn_limited("server_warning", f);
+    } else {
+      logger().debug("notice", f);  // NOTICE, INFO: "table ... does not exist, skipping"
+    }
+  }
+
+  void detach_socket() {
+    if (sock) sock->release();
+    sock.reset();
+    fd = -1;
+  }
+
+  // Follows libpq's socket: it may change during PQconnectPoll and is closed by
+  // libpq when the connection drops. `force` re-registers even the same number
+  // (during connect an fd may be closed and its number reused at once).
+  void track_socket(bool force) {
+    int s = PQsocket(conn);
+    if (!force && s == fd) return;
+    detach_socket();
+    if (s >= 0) {
+      sock.emplace(ex, s);
+      fd = s;
+    }
+  }
+
+  [[noreturn]] void lost(const std::string& why) {
+    broken = true;
+    track_socket(false);
+    throw Error(ErrorKind::Unavailable, "db_unavailable", "connection to " + masked + " lost: " + why);
+  }
+  [[noreturn]] void lost() { lost(trimmed(PQerrorMessage(conn))); }
+
+  [[noreturn]] void timed_out() {
+    broken = true;  // a command is still running on the server: never reuse
+    throw Error(ErrorKind::Timeout, "db_timeout", "query deadline passed on " + masked);
+  }
+
+  void check_usable() const {
+    if (broken) {
+      throw Error(ErrorKind::Unavailable, "db_unavailable", "connection to " + masked + " is broken");
+    }
+  }
+
+  // Waits for the socket (readable and/or writable) or the deadline, whichever first.
+  Task<Ready> wait(bool want_read, bool want_write, Deadline deadline) {
+    using asio::posix::descriptor_base;
+    namespace asx = asio::experimental;
+    if (!sock) lost("socket closed");
+    timer.expires_at(deadline);
+    if (want_read && want_write) {
+      auto [order, e1, e2, e3] =
+          co_await asx::make_parallel_group(sock->async_wait(descriptor_base::wait_read, asio::deferred),
+                                           sock->async_wait(descriptor_base::wait_write, asio::deferred),
+                                           timer.async_wait(asio::deferred))
+              .async_wait(asx::wait_for_one(), asio::use_awaitable);
+      co_return order[0] == 0 ? Ready::read : order[0] == 1 ? Ready::write : Ready::timeout;
+    }
+    auto what = want_read ? descriptor_base::wait_read : descriptor_base::wait_write;
+    auto [order, e1, e2] =
+        co_await asx::make_parallel_group(sock->async_wait(what, asio::deferred), timer.async_wait(asio::deferred))
+            .async_wait(asx::wait_for_one(), asio::use_awaitable);
+    if (order[0] == 1) co_return Ready::timeout;
+    co_return want_read ? Ready::read : Ready::write;
+  }
+
+  // Sends the output buffer. While the server's socket buffer is full, the
+  // server may itself be blocked writing to us: read too, or both stall.
+  Task<void> flush(Deadline deadline) {
+    while (true) {
+      int r = PQflush(conn);
+      if (r == 0) co_return;
+      if (r < 0) lost();
+      Ready ready = co_await wait(true, true, deadline);
+      if (ready == Ready::timeout) timed_out();
+      if (ready == Ready::read && !PQconsumeInput(conn)) lost();
+    }
+  }
+
+  void sent(int ok) {
+    if (ok) return;
+    if (PQstatus(conn) == CONNECTION_BAD) lost();
+    throw Error(ErrorKind::Internal, "db_error", "libpq refused the command: " + trimmed(PQerrorMessage(conn)));
+  }
+
+  // Flushes the command and reads every result until libpq returns NULL.
+  // The first error result is thrown once the connection is ready again.
+  Task<Result> finish(Deadline deadline) {
+    co_await flush(deadline);
+    Result last;
+    std::optional<SqlError> error;
+    while (true) {
+      while (PQisBusy(conn)) {
+        if (co_await wait(true, false, deadline) == Ready::timeout) timed_out();
+        if (!PQconsumeInput(conn)) lost();
+      }
+      PGresult* raw = PQgetResult(conn);
+      if (!raw) break;
+      Result res(raw);
+      switch (PQresultStatus(raw)) {
+        case PGRES_FATAL_ERROR:
+          if (!error) {
+            const char* state = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
+            error.emplace(state ? state : "", error_text(raw));
+          }
+          break;
+        case PGRES_COPY_IN:
+        case PGRES_COPY_OUT:
+        case PGRES_COPY_BOTH:
+          broken = true;  // COPY is not supported here; the protocol state is unknown
+          throw Error(ErrorKind::Internal, "db_error", "COPY is not supported by dine::pg::Connection");
+        default:
+          last = std::move(res);
+      }
+    }
+    if (PQstatus(conn) == CONNECTION_BAD) lost(error ? error->what() : trimmed(PQerrorMessage(conn)));
+    if (error) throw *error;
+    co_return last;
+  }
+};
+
+Connection::Connection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Connection::~Connection() = default;
+
+Task<std::unique_ptr<Connection>> Connection::connect(asio::any_io_executor ex, std::string dsn,
+                                                      Deadline deadline) {
+  auto impl = std::make_unique<Impl>(ex, log::mask_dsn(dsn));
+  auto fail = [&](const std::string& why) {
+    return Error(ErrorKind::Unavailable, "db_unavailable", "cannot connect to " + impl->masked + ": " + why);
+  };
+  impl->conn = PQconnectStart(dsn.c_str());
+  if (!impl->conn) throw fail("out of memory");
+  if (PQstatus(impl->conn) == CONNECTION_BAD) throw fail(trimmed(PQerrorMessage(impl->conn)));
+  // libpq's own connect_timeout does not apply to PQconnectPoll: our deadline does.
+  PostgresPollingStatusType poll = PGRES_POLLING_WRITING;
+  while (poll != PGRES_POLLING_OK) {
+    if (poll == PGRES_POLLING_FAILED) throw fail(trimmed(PQerrorMessage(impl->conn)));
+    impl->track_socket(true);
+    Ready ready = co_await impl->wait(poll == PGRES_POLLING_READING, poll == PGRES_POLLING_WRITING, deadline);
+    if (ready == Ready::timeout) throw fail("timed out");
+    poll = PQconnectPoll(impl->conn);
+  }
+  impl->track_socket(true);
+  PQsetNoticeReceiver(impl->conn, &Impl::on_notice, impl.get());
+  if (PQsetnonblocking(impl->conn, 1) != 0) throw fail(trimmed(PQerrorMessage(impl->conn)));
+  co_return std::unique_ptr<Connection>(new Connection(std::move(impl)));
+}
+
+Task<Result> Connection::execute(const Statement& st, const Params& params, Deadline deadline) {
+  Impl& d = *impl_;
+  d.check_usable();
+  BusyGuard guard(d.busy);
+  std::string name(st.name);
+  if (!d.prepared.contains(name)) {
+    std::string sql(st.sql);
+    d.sent(PQsendPrepare(d.conn, name.c_str(), sql.c_str(), 0, nullptr));
+    co_await d.finish(deadline);
+    d.prepared.insert(name);
+  }
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  d.sent(PQsendQueryPrepared(d.conn, name.c_str(), static_cast<int>(values.size()), values.data(), nullptr,
+                             nullptr, 0));
+  co_return co_await d.finish(deadline);
+}
+
+Task<Result> Connection::simple(std::string_view sql, Deadline deadline) {
+  Impl& d = *impl_;
+  d.check_usable();
+  BusyGuard guard(d.busy);
+  std::string text(sql);
+  d.sent(PQsendQuery(d.conn, text.c_str()));
+  co_return co_await d.finish(deadline);
+}
+
+Task<std::optional<Notification>> Connection::wait_notification(Deadline deadline) {
+  Impl& d = *impl_;
+  d.check_usable();
+  BusyGuard guard(d.busy);
+  while (true) {
+    if (PGnotify* n = PQnotifies(d.conn)) {
+      Notification out{n->relname ? n->relname : "", n->extra ? n->extra : ""};
+      PQfreemem(n);
+      co_return out;
+    }
+    if (co_await d.wait(true, false, deadline) == Ready::timeout) co_return std::nullopt;
+    if (!PQconsumeInput(d.conn)) d.lost();
+  }
+}
+
+bool Connection::poll_alive() {
+  Impl& d = *impl_;
+  if (d.broken) return false;
+  if (d.busy) return true;
+  // A terminated backend sends an error, then EOF: the first read may take only
+  // the error, so read twice (the second is one EAGAIN when all is well).
+  for (int i = 0; i < 2; ++i) {
+    if (!PQconsumeInput(d.conn) || PQstatus(d.conn) == CONNECTION_BAD) {
+      d.broken = true;
+      d.track_socket(false);
+      return false;
+    }
+    PQisBusy(d.conn);  // parses what arrived (notifications, notices)
+  }
+  return !d.broken;
+}
+
+bool Connection::broken() const { return impl_->broken; }
+
+bool Connection::in_transaction() const { return PQtransactionStatus(impl_->conn) != PQTRANS_IDLE; }
+
+const std::string& Connection::dsn_masked() const { return impl_->masked; }
+
+int Connection::backend_pid() const { return PQbackendPID(impl_->conn); }
+
+}  // namespace dine::pg

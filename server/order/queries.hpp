@@ -1,0 +1,91 @@
+#pragma once
+// Every SQL statement of the order role, named, parameterised, prepared once
+// per connection. Each is one statement, so each is one round trip and atomic.
+#include "core/pg/connection.hpp"
+
+namespace dine::order::sql {
+
+// The columns every read returns, with timestamps as ISO-8601 UTC text.
+#define DINE_ORDER_COLUMNS                                                                       \
+  "order_id, user_id, store_id, items::text AS items, amount_cents, coupon_id, status, "        \
+  "pickup_code, payment_id, version, "                                                           \
+  "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS created_at, " \
+  "to_char(paid_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS paid_at, "       \
+  "to_char(accepted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS accepted_at"
+
+// $1 order_id $2 user_id $3 store_id $4 items $5 amount $6 coupon $7 key $8 request_hash.
+// Inserts, or finds the order an earlier call with the same key created.
+inline constexpr pg::Statement kCreate{
+    "order_create",
+    "WITH ins AS ("
+    "  INSERT INTO orders (order_id, user_id, store_id, items, amount_cents, coupon_id,"
+    "                      idempotency_key, request_hash)"
+    "  VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8)"
+    "  ON CONFLICT (user_id, idempotency_key) DO NOTHING"
+    "  RETURNING order_id, status, amount_cents, request_hash, true AS created)"
+    " SELECT * FROM ins"
+    " UNION ALL"
+    " SELECT order_id, status, amount_cents, request_hash, false FROM orders"
+    "  WHERE user_id = $2 AND idempotency_key = $7 AND NOT EXISTS (SELECT 1 FROM ins)"};
+
+// $1 user_id $2 key: the replay lookup when a concurrent insert won the race.
+inline constexpr pg::Statement kByKey{
+    "order_by_key",
+    "SELECT order_id, status, amount_cents, request_hash, false AS created FROM orders"
+    " WHERE user_id = $1 AND idempotency_key = $2"};
+
+inline constexpr pg::Statement kGet{"order_get",
+                                    "SELECT " DINE_ORDER_COLUMNS " FROM orders WHERE order_id = $1"};
+
+// $1 user_id $2 limit
+inline constexpr pg::Statement kListByUser{
+    "order_list_by_user",
+    "SELECT " DINE_ORDER_COLUMNS " FROM orders WHERE user_id = $1 ORDER BY created_at DESC, order_id DESC"
+    " LIMIT $2"};
+
+// $1 order_id $2 payment_id. CREATED -> PAID and the order.paid outbox row in
+// one statement (one transaction). Returns the row as it is after the call and
+// whether this call changed it.
+inline constexpr pg::Statement kPay{
+    "order_pay",
+    "WITH u AS ("
+    "  UPDATE orders SET status = 'PAID', payment_id = $2, paid_at = now(), updated_at = now(),"
+    "                    version = version + 1"
+    "  WHERE order_id = $1 AND status = 'CREATED'"
+    "  RETURNING order_id, user_id, store_id, amount_cents, paid_at, status, payment_id),"
+    " o AS ("
+    "  INSERT INTO outbox (order_id, event_type, payload)"
+    "  SELECT order_id, 'order.paid', jsonb_build_object("
+    "      'type', 'order.paid', 'order_id', order_id::text, 'user_id', user_id,"
+    "      'store_id', store_id, 'amount_cents', amount_cents,"
+    "      'at', to_char(paid_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))"
+    "  FROM u RETURNING id)"
+    " SELECT status, payment_id, true AS changed FROM u"
+    " UNION ALL"
+    " SELECT status, payment_id, false FROM orders WHERE order_id = $1 AND NOT EXISTS (SELECT 1 FROM u)"};
+
+// $1 order_id $2 pickup_code. PAID -> ACCEPTED.
+inline constexpr pg::Statement kAccept{
+    "order_accept",
+    "WITH u AS ("
+    "  UPDATE orders SET status = 'ACCEPTED', pickup_code = $2, accepted_at = now(), updated_at = now(),"
+    "                    version = version + 1"
+    "  WHERE order_id = $1 AND status = 'PAID'"
+    "  RETURNING status, pickup_code)"
+    " SELECT status, pickup_code, true AS changed FROM u"
+    " UNION ALL"
+    " SELECT status, pickup_code, false FROM orders WHERE order_id = $1 AND NOT EXISTS (SELECT 1 FROM u)"};
+
+// Outbox relay: claim a batch (other relays skip it), then mark it sent.
+inline constexpr pg::Statement kClaimOutbox{
+    "outbox_claim",
+    "SELECT id, order_id, event_type, payload::text AS payload FROM outbox"
+    " WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"};
+inline constexpr pg::Statement kMarkSent{
+    "outbox_mark_sent", "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"};
+
+inline constexpr pg::Statement kPing{"ping", "SELECT 1"};
+
+#undef DINE_ORDER_COLUMNS
+
+}  // namespace dine::order::sql

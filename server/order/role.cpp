@@ -1,0 +1,112 @@
+#include "server/order/role.hpp"
+
+#include <fmt/format.h>
+
+#include "core/log.hpp"
+#include "core/pg/sharded.hpp"
+#include "core/redis/client.hpp"
+#include "server/order/queries.hpp"
+#include "server/order/relay.hpp"
+#include "server/order/routes.hpp"
+
+namespace dine::order {
+namespace {
+
+// What one worker owns; destroyed with the worker.
+struct WorkerParts {
+  std::unique_ptr<pg::ShardedCluster> shards;
+  std::unique_ptr<redis::Client> mq;
+  std::vector<std::unique_ptr<OutboxRelay>> relays;
+  std::shared_ptr<OrderService> service;
+};
+
+void register_pool_metrics(metrics::Registry& m, pg::Pool& pool, int worker) {
+  metrics::Labels l{{"pool", pool.config().name}, {"worker", std::to_string(worker)}};
+  m.gauge_fn("dine_pg_pool_connections", "Open connections of a PostgreSQL pool", l,
+             [&pool] { return double(pool.figures().size); });
+  m.gauge_fn("dine_pg_pool_idle", "Idle connections of a PostgreSQL pool", l,
+             [&pool] { return double(pool.figures().idle); });
+  m.gauge_fn("dine_pg_pool_waiting", "Coroutines waiting for a PostgreSQL connection", l,
+             [&pool] { return double(pool.figures().waiting); });
+  m.gauge_fn("dine_pg_pool_acquire_timeouts", "Acquires that timed out (counter)", l,
+             [&pool] { return double(pool.figures().acquire_timeouts); });
+}
+
+void register_redis_metrics(metrics::Registry& m, redis::Client& c, int worker) {
+  metrics::Labels l{{"redis", c.config().name}, {"worker", std::to_string(worker)}};
+  m.gauge_fn("dine_redis_connected", "1 when the Redis connection is up", l,
+             [&c] { return c.figures().connected ? 1.0 : 0.0; });
+  m.gauge_fn("dine_redis_commands", "Commands sent (counter)", l, [&c] { return double(c.figures().commands); });
+  m.gauge_fn("dine_redis_errors", "Connection failures and timeouts (counter)", l,
+             [&c] { return double(c.figures().errors); });
+  m.gauge_fn("dine_redis_in_flight", "Commands awaiting a reply", l, [&c] { return double(c.figures().in_flight); });
+}
+
+void setup_worker(runtime::Worker& w, ids::OrderIdGenerator& ids) {
+  const Topology& topo = *w.topology;
+  const Node& node = *w.node;
+  const Limits& lim = node.limits;
+  auto parts = std::make_shared<WorkerParts>();
+
+  std::vector<std::unique_ptr<pg::Pool>> pools;
+  for (const Node* shard : topo.uses(node, "shards")) {
+    pg::PoolConfig cfg;
+    cfg.name = shard->id;
+    cfg.dsn = topo.dsn(*shard, "order");
+    cfg.max_size = w.share(static_cast<std::size_t>(lim.db_pool_size));
+    cfg.acquire_timeout = milliseconds(lim.db_acquire_timeout_ms);
+    cfg.query_timeout = milliseconds(lim.db_query_timeout_ms);
+    pools.push_back(std::make_unique<pg::Pool>(w.executor, cfg));
+  }
+  std::size_t n = pools.size();
+  if (16 % n != 0)
+    throw TopologyError(fmt::format("{}: nodes.{}.uses.shards: {} shards; fix: use 1, 2, 4, 8 or 16 shards "
+                                    "(the shard count must divide 16)", topo.source, node.id, n));
+  parts->shards = std::make_unique<pg::ShardedCluster>(std::move(pools));
+
+  const Node& mq = *topo.uses(node, "mq").front();
+  redis::ClientConfig rc;
+  rc.name = mq.id;
+  rc.host = mq.host;
+  rc.port = mq.port;
+  rc.command_timeout = milliseconds(lim.redis_timeout_ms);
+  parts->mq = std::make_unique<redis::Client>(w.executor, rc);
+
+  parts->service = std::make_shared<OrderService>(*parts->shards, ids, lim);
+  add_routes(*w.router, parts->service);
+
+  for (std::size_t i = 0; i < n; ++i) {
+    auto& pool = parts->shards->shard(i);
+    register_pool_metrics(*w.metrics, pool, w.index);
+    w.ready_checks->push_back({pool.config().name, [&pool]() -> Task<void> {
+                                 pg::Params none;
+                                 co_await pool.execute(sql::kPing, none);
+                               }});
+    // Each shard's relay runs on one worker of this node.
+    if (static_cast<int>(i % static_cast<std::size_t>(w.count)) == w.index) {
+      RelayConfig cfg;
+      cfg.shard_name = pool.config().name;
+      cfg.dsn = pool.config().dsn;
+      cfg.query_timeout = milliseconds(lim.db_query_timeout_ms);
+      parts->relays.push_back(std::make_unique<OutboxRelay>(cfg, *parts->mq, *w.metrics));
+      spawn_logged(w.executor, parts->relays.back()->run(), "outbox_relay " + cfg.shard_name);
+    }
+  }
+  register_redis_metrics(*w.metrics, *parts->mq, w.index);
+  redis::Client* mqc = parts->mq.get();
+  w.ready_checks->push_back({mq.id, [mqc]() -> Task<void> {
+                               redis::Argv ping{"PING"};
+                               auto r = co_await mqc->command(ping);
+                               if (r.is_error()) throw std::runtime_error("PING: " + r.str);
+                             }});
+  w.keep->push_back(parts);
+}
+
+}  // namespace
+
+std::function<void(runtime::Worker&)> make_role(const Topology& topo, const Node& node) {
+  auto ids = std::make_shared<ids::OrderIdGenerator>(static_cast<uint32_t>(node.node_id));
+  return [ids](runtime::Worker& w) { setup_worker(w, *ids); };
+}
+
+}  // namespace dine::order

@@ -1,0 +1,50 @@
+#include "server/order/routes.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "core/errors.hpp"
+
+namespace dine::order {
+namespace {
+
+http::Response respond(const Outcome& o) {
+  auto r = http::Response::json(o.status, o.body);
+  if (o.replayed) r.headers.emplace_back("Idempotent-Replayed", "true");
+  return r;
+}
+
+int parse_limit(const http::Request& req) {
+  auto v = req.query_param("limit");
+  if (!v) return 20;
+  if (v->empty() || v->size() > 3 || v->find_first_not_of("0123456789") != std::string::npos)
+    throw bad_request("invalid_limit", "limit must be a number 1..100");
+  int n = std::stoi(*v);
+  if (n < 1 || n > 100) throw bad_request("invalid_limit", "limit must be a number 1..100");
+  return n;
+}
+
+}  // namespace
+
+void add_routes(http::Router& router, std::shared_ptr<OrderService> svc) {
+  router.post("/v1/orders", [svc](http::Request& req) -> Task<http::Response> {
+    auto create = parse_create(req.body, req.header("idempotency-key"), svc->limits());
+    co_return respond(co_await svc->create(std::move(create)));
+  });
+  router.get("/v1/orders/{order_id}", [svc](http::Request& req) -> Task<http::Response> {
+    co_return respond(co_await svc->get(parse_order_id(req.param("order_id"))));
+  });
+  router.get("/v1/users/{user_id}/orders", [svc](http::Request& req) -> Task<http::Response> {
+    auto user = parse_user_id(req.param("user_id"));
+    co_return respond(co_await svc->list_for_user(user, parse_limit(req)));
+  });
+  router.post("/v1/orders/{order_id}/paid", [svc](http::Request& req) -> Task<http::Response> {
+    auto id = parse_order_id(req.param("order_id"));
+    co_return respond(co_await svc->pay(id, parse_payment_id(req.body)));
+  });
+  router.post("/v1/orders/{order_id}/accepted", [svc](http::Request& req) -> Task<http::Response> {
+    auto id = parse_order_id(req.param("order_id"));
+    co_return respond(co_await svc->accept(id, parse_pickup_code(req.body)));
+  });
+}
+
+}  // namespace dine::order

@@ -1,0 +1,137 @@
+#include "server/order/service.hpp"
+
+#include <fmt/format.h>
+
+#include "core/errors.hpp"
+#include "server/order/queries.hpp"
+
+namespace dine::order {
+namespace {
+
+using nlohmann::json;
+
+json opt_text(const pg::Result& r, int row, const char* col) {
+  auto v = r.opt(row, col);
+  return v ? json(*v) : json(nullptr);
+}
+
+json order_json(const pg::Result& r, int row) {
+  json items = json::parse(r.text(row, "items"), nullptr, false);
+  json coupon = r.is_null(row, r.column("coupon_id")) ? json(nullptr) : json(r.int64(row, "coupon_id"));
+  return {{"order_id", std::string(r.text(row, "order_id"))},
+          {"user_id", r.int64(row, "user_id")},
+          {"store_id", r.int64(row, "store_id")},
+          {"items", items},
+          {"amount_cents", r.int64(row, "amount_cents")},
+          {"coupon_id", coupon},
+          {"status", std::string(r.text(row, "status"))},
+          {"pickup_code", opt_text(r, row, "pickup_code")},
+          {"payment_id", opt_text(r, row, "payment_id")},
+          {"version", r.int64(row, "version")},
+          {"created_at", opt_text(r, row, "created_at")},
+          {"paid_at", opt_text(r, row, "paid_at")},
+          {"accepted_at", opt_text(r, row, "accepted_at")}};
+}
+
+Error order_not_found(uint64_t id) {
+  return not_found("order_not_found", fmt::format("order {} does not exist", id));
+}
+
+}  // namespace
+
+Task<Outcome> OrderService::create(CreateOrder req) {
+  auto& pool = shards_.for_id(req.user_id);  // same shard as every id this user gets
+  uint64_t order_id = ids_.next(req.user_id);
+  pg::Params p{std::to_string(order_id),
+               std::to_string(req.user_id),
+               std::to_string(req.store_id),
+               req.items_json().dump(),
+               std::to_string(req.amount_cents),
+               req.coupon_id ? std::optional<std::string>(std::to_string(*req.coupon_id)) : std::nullopt,
+               req.idempotency_key,
+               req.request_hash};
+  auto r = co_await pool.execute(sql::kCreate, p);
+  if (r.rows() == 0)  // a concurrent call with the same key committed after our snapshot
+    {
+    pg::Params key{std::to_string(req.user_id), req.idempotency_key};
+    r = co_await pool.execute(sql::kByKey, key);
+  }
+  if (r.rows() == 0)
+    throw Error(ErrorKind::Unavailable, "retry", "the order could not be created; retry with the same key");
+
+  if (r.text(0, "request_hash") != req.request_hash)
+    throw conflict("idempotency_key_reused",
+                   "this Idempotency-Key was already used for a different order; use a new key");
+  Outcome out;
+  out.status = 201;
+  out.replayed = r.text(0, "created") != "t";
+  out.body = {{"order_id", std::string(r.text(0, "order_id"))},
+              {"status", std::string(r.text(0, "status"))},
+              {"amount_cents", r.int64(0, "amount_cents")}};
+  co_return out;
+}
+
+Task<Outcome> OrderService::get(uint64_t order_id) {
+  pg::Params p{std::to_string(order_id)};
+  auto r = co_await shards_.for_id(order_id).execute(sql::kGet, p);
+  if (r.rows() == 0) throw order_not_found(order_id);
+  co_return Outcome{200, order_json(r, 0)};
+}
+
+Task<Outcome> OrderService::list_for_user(uint64_t user_id, int limit) {
+  pg::Params p{std::to_string(user_id), std::to_string(limit)};
+  auto r = co_await shards_.for_id(user_id).execute(sql::kListByUser, p);
+  json orders = json::array();
+  for (int i = 0; i < r.rows(); ++i) orders.push_back(order_json(r, i));
+  co_return Outcome{200, {{"user_id", user_id}, {"orders", std::move(orders)}}};
+}
+
+Task<Outcome> OrderService::pay(uint64_t order_id, std::string payment_id) {
+  auto& pool = shards_.for_id(order_id);
+  pg::Params p{std::to_string(order_id), payment_id};
+  auto r = co_await pool.execute(sql::kPay, p);
+  if (r.rows() == 0) throw order_not_found(order_id);
+  std::string status(r.text(0, "status"));
+  bool changed = r.text(0, "changed") == "t";
+  if (!changed && status == kCreated) {
+    // Another call paid it between our snapshot and our update: read it again.
+    pg::Params id{std::to_string(order_id)};
+    auto again = co_await pool.execute(sql::kGet, id);
+    status = std::string(again.text(0, "status"));
+    r = again;
+  }
+  if (changed) co_return Outcome{200, {{"order_id", std::to_string(order_id)}, {"status", kPaid}}};
+  if (status == kCancelled)
+    throw conflict("illegal_transition", fmt::format("order {} is CANCELLED and cannot be paid", order_id));
+  if (status == kCreated)  // cannot happen after the re-read; refuse rather than guess
+    throw Error(ErrorKind::Unavailable, "retry", "the payment raced with another; retry");
+  // PAID or later: a repeat. Same payment: a no-op; another payment: a double charge to refuse.
+  if (r.text(0, "payment_id") != payment_id)
+    throw conflict("already_paid", fmt::format("order {} was already paid by another payment", order_id));
+  co_return Outcome{200, {{"order_id", std::to_string(order_id)}, {"status", status}}, true};
+}
+
+Task<Outcome> OrderService::accept(uint64_t order_id, std::string pickup_code) {
+  auto& pool = shards_.for_id(order_id);
+  pg::Params p{std::to_string(order_id), pickup_code};
+  auto r = co_await pool.execute(sql::kAccept, p);
+  if (r.rows() == 0) throw order_not_found(order_id);
+  std::string status(r.text(0, "status"));
+  bool changed = r.text(0, "changed") == "t";
+  if (!changed && status == kPaid) {
+    pg::Params id{std::to_string(order_id)};
+    auto again = co_await pool.execute(sql::kGet, id);
+    status = std::string(again.text(0, "status"));
+    r = again;
+  }
+  json body = {{"order_id", std::to_string(order_id)}, {"status", status}, {"pickup_code", pickup_code}};
+  if (changed) co_return Outcome{200, body};
+  if (status == kCreated || status == kCancelled || status == kPaid)
+    throw conflict("illegal_transition", fmt::format("order {} is {} and cannot be accepted", order_id, status));
+  if (r.text(0, "pickup_code") != pickup_code)
+    throw conflict("pickup_code_mismatch",
+                   fmt::format("order {} was already accepted with another pickup code", order_id));
+  co_return Outcome{200, body, true};
+}
+
+}  // namespace dine::order

@@ -1,0 +1,43 @@
+#pragma once
+// The order service of one worker: creates orders on the shard of their user,
+// moves them through the state machine, reads them back. Every write is
+// idempotent, keyed by order id (or Idempotency-Key), guarded by the state.
+#include <cstdint>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "core/async.hpp"
+#include "core/ids.hpp"
+#include "core/pg/sharded.hpp"
+#include "core/topology.hpp"
+#include "server/order/model.hpp"
+
+namespace dine::order {
+
+struct Outcome {
+  int status = 200;        // HTTP status
+  nlohmann::json body;
+  bool replayed = false;   // an idempotent repeat: nothing was written
+};
+
+class OrderService {
+ public:
+  OrderService(pg::ShardedCluster& shards, ids::OrderIdGenerator& ids, const Limits& limits)
+      : shards_(shards), ids_(ids), limits_(limits) {}
+
+  Task<Outcome> create(CreateOrder req);
+  Task<Outcome> get(uint64_t order_id);
+  Task<Outcome> list_for_user(uint64_t user_id, int limit);
+  Task<Outcome> pay(uint64_t order_id, std::string payment_id);
+  Task<Outcome> accept(uint64_t order_id, std::string pickup_code);
+
+  const Limits& limits() const { return limits_; }
+
+ private:
+  pg::ShardedCluster& shards_;
+  ids::OrderIdGenerator& ids_;
+  Limits limits_;
+};
+
+}  // namespace dine::order

@@ -1,0 +1,44 @@
+#pragma once
+// The integration harness: throwaway PostgreSQL and Redis servers on free
+// ports in a temporary directory, started on first use (polling for readiness,
+// never sleeping blindly) and stopped when the test program exits.
+#include <cstddef>
+#include <string>
+
+#include "core/stack/servers.hpp"
+
+namespace dine::test {
+
+class Harness {
+ public:
+  static Harness& get();
+
+  // PostgreSQL server i (0..3), started on first use; databases are created by
+  // the caller (or by dine::migrate_all through topology()).
+  stack::PgInstance& pg(std::size_t i);
+  void pg_stop(std::size_t i);   // stop server i (for outage tests)
+  void pg_start(std::size_t i);  // start it again on the same port and data
+
+  stack::RedisInstance& redis();
+  void redis_stop();
+  void redis_start();
+
+  // A topology text (JSON) with pg-order-0..3 on the harness's servers,
+  // redis-mq on the harness's redis, and `order_nodes` order nodes on free ports.
+  std::string topology_json(int order_nodes = 2);
+  // Writes topology_json() to a file in the temp dir and returns its path.
+  std::string topology_file(int order_nodes = 2);
+
+  std::string temp_dir() const { return root_; }
+  static std::string dine_binary();  // path of the built dine executable
+
+  ~Harness();
+
+ private:
+  Harness();
+  std::string root_;
+  struct State;
+  State* state_;
+};
+
+}  // namespace dine::test
