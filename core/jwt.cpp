@@ -68,6 +68,9 @@ std::string base64url_decode(std::string_view data) {
     }
   }
   if (data.size() % 4 == 1) throw std::invalid_argument("bad base64url length");
+  // The leftover bits are padding and must be zero: one spelling per value, so a
+  // token (its signature) cannot be altered without being refused.
+  if (bits > 0 && (buf & ((1u << bits) - 1)) != 0) throw std::invalid_argument("non-canonical base64url");
   return out;
 }
 
@@ -102,7 +105,8 @@ nlohmann::json verify_at(const std::string& token, const std::string& secret, in
   } catch (const std::exception&) {
     throw invalid("the token is not well-formed");
   }
-  if (!header.is_object() || header.value("alg", "") != "HS256") throw invalid("only HS256 tokens are accepted");
+  auto alg = header.is_object() ? header.find("alg") : header.end();
+  if (alg == header.end() || !alg->is_string() || *alg != "HS256") throw invalid("only HS256 tokens are accepted");
   if (!claims.is_object()) throw invalid("the token claims are not an object");
   std::string expected = hmac_sha256(secret, tv.substr(0, d2));
   if (sig.size() != expected.size() || CRYPTO_memcmp(sig.data(), expected.data(), sig.size()) != 0)

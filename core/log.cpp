@@ -126,8 +126,8 @@ void Logger::warn_limited(std::string_view event, const Fields& f, int per_secon
 }
 
 std::string mask_dsn(std::string_view dsn) {
-  static const std::regex kv(R"((password\s*=\s*)('[^']*'|\S+))", std::regex::icase);
-  static const std::regex uri(R"((://[^:/@\s]+:)[^@\s]+@)");
+  static const std::regex kv(R"((password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+))", std::regex::icase);
+  static const std::regex uri(R"((://[^:/@\s]*:)[^@\s]+@)");
   std::string s = std::regex_replace(std::string(dsn), kv, "$1***");
   return std::regex_replace(s, uri, "$1***@");
 }

@@ -235,7 +235,14 @@ std::string Topology::dsn(const Node& pg, const std::string& database) const {
     if (const char* p = std::getenv("DINE_PG_PASSWORD")) password = p;
   std::string dsn = fmt::format("host={} port={} dbname={} user={} connect_timeout=3 application_name=dine",
                                 pg.host, pg.port, database, pg.user);
-  if (!password.empty()) dsn += fmt::format(" password='{}'", password);
+  if (!password.empty()) {
+    std::string quoted;  // libpq: a quoted value escapes ' and \ with a backslash
+    for (char c : password) {
+      if (c == '\'' || c == '\\') quoted.push_back('\\');
+      quoted.push_back(c);
+    }
+    dsn += fmt::format(" password='{}'", quoted);
+  }
   return dsn;
 }
 

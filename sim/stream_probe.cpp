@@ -23,7 +23,10 @@ int64_t stream_length(const std::string& host, int port, const std::string& stre
         auto r = co_await client.command(xlen);
         len = r.integer;
       },
-      [&](std::exception_ptr e) { failure = e; });
+      [&](std::exception_ptr e) {
+        failure = e;
+        ioc.stop();  // the client's open connection would keep run() going
+      });
   ioc.run();
   if (failure) std::rethrow_exception(failure);
   return len;

@@ -7,9 +7,8 @@
 #include <atomic>
 #include <list>
 #include <optional>
-#include <random>
 #include <system_error>
-#include <unordered_map>
+#include <vector>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -24,9 +23,10 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "core/http/route_metrics.hpp"
+#include "core/http/wire.hpp"
 #include "core/log.hpp"
 
 namespace dine::http {
@@ -44,29 +44,6 @@ constexpr std::size_t kReadChunk = 8192;
 const log::Logger& logger() {
   static const log::Logger l("http");
   return l;
-}
-
-std::string new_request_id() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char kHex[] = "0123456789abcdef";
-  uint64_t v = rng();
-  std::string s(16, '0');
-  for (int i = 15; i >= 0; --i, v >>= 4) s[i] = kHex[v & 15];
-  return s;
-}
-
-bool header_safe(std::string_view v) {
-  return v.find_first_of("\r\n") == std::string_view::npos;
-}
-
-// Metric label for the method: the standard ones as they are, anything else
-// "OTHER", so a client cannot create unbounded series.
-std::string_view method_label(std::string_view m) {
-  static constexpr std::array<std::string_view, 7> kKnown = {"GET",    "POST", "PUT",    "DELETE",
-                                                             "PATCH", "HEAD", "OPTIONS"};
-  for (auto k : kKnown)
-    if (k == m) return k;
-  return "OTHER";
 }
 
 // Per-connection state: it lives in the session coroutine's frame and is
@@ -90,16 +67,13 @@ struct Server::Impl {
   Impl(asio::any_io_executor e, const Router& r, metrics::Registry& m, ServerLimits l)
       : ex(std::move(e)),
         router(r),
-        registry(m),
         limits(l),
         acceptor(ex),
         sweep_timer(ex),
-        in_flight_gauge(m.gauge("dine_http_in_flight", "HTTP requests being handled")),
-        connections_gauge(m.gauge("dine_http_connections", "Open HTTP server connections")) {}
+        stats(m) {}
 
   asio::any_io_executor ex;
   const Router& router;
-  metrics::Registry& registry;
   ServerLimits limits;
   tcp::acceptor acceptor;
   asio::steady_timer sweep_timer;
@@ -111,50 +85,12 @@ struct Server::Impl {
   std::atomic<std::size_t> accepted{0};
   std::list<Connection*> conns;
   std::vector<asio::steady_timer*> drain_waiters;
+  RouteMetrics stats;
 
-  metrics::Gauge& in_flight_gauge;
-  metrics::Gauge& connections_gauge;
-  struct RouteStats {
-    metrics::Histogram* duration = nullptr;
-    std::vector<std::pair<int, metrics::Counter*>> by_status;
-  };
-  std::unordered_map<std::string, RouteStats> stats;  // key: route '\x1f' method
-  std::string key;                                    // scratch for lookups
-
-  void record(std::string_view route, std::string_view method, int status, double seconds);
   bool drained() const { return connections.load() == 0 && in_flight.load() == 0; }
   void notify_drained();
   void stop_now();
 };
-
-void Server::Impl::record(std::string_view route, std::string_view method, int status,
-                          double seconds) {
-  method = method_label(method);
-  key.assign(route);
-  key.push_back('\x1f');
-  key.append(method);
-  auto it = stats.find(key);
-  if (it == stats.end()) {
-    RouteStats rs;
-    rs.duration = &registry.histogram("dine_http_request_duration_seconds",
-                                      "HTTP request latency by route pattern",
-                                      {{"route", std::string(route)}, {"method", std::string(method)}});
-    it = stats.emplace(key, std::move(rs)).first;
-  }
-  RouteStats& rs = it->second;
-  rs.duration->observe(seconds);
-  for (auto& [st, counter] : rs.by_status) {
-    if (st == status) {
-      counter->inc();
-      return;
-    }
-  }
-  auto& c = registry.counter(
-      "dine_http_requests_total", "HTTP requests by route pattern, method and status",
-      {{"route", std::string(route)}, {"method", std::string(method)}, {"status", std::to_string(status)}});
-  rs.by_status.emplace_back(status, &c);
-  c.inc();
-}
 
 void Server::Impl::notify_drained() {
   if (!drained()) return;
@@ -184,7 +120,7 @@ class ConnectionScope {
   ConnectionScope(Impl& s, Connection& c) : s_(s), c_(c) {
     c.pos = s.conns.insert(s.conns.end(), &c);
     s.connections.fetch_add(1, std::memory_order_relaxed);
-    s.connections_gauge.add(1);
+    s.stats.connections.add(1);
   }
   ~ConnectionScope() {
     error_code ec;
@@ -192,7 +128,7 @@ class ConnectionScope {
     c_.stream.close();
     s_.conns.erase(c_.pos);
     s_.connections.fetch_sub(1, std::memory_order_relaxed);
-    s_.connections_gauge.add(-1);
+    s_.stats.connections.add(-1);
     s_.notify_drained();
   }
   ConnectionScope(const ConnectionScope&) = delete;
@@ -207,11 +143,11 @@ class InFlightScope {
  public:
   explicit InFlightScope(Impl& s) : s_(s) {
     s.in_flight.fetch_add(1, std::memory_order_relaxed);
-    s.in_flight_gauge.add(1);
+    s.stats.in_flight.add(1);
   }
   ~InFlightScope() {
     s_.in_flight.fetch_sub(1, std::memory_order_relaxed);
-    s_.in_flight_gauge.add(-1);
+    s_.stats.in_flight.add(-1);
   }
   InFlightScope(const InFlightScope&) = delete;
   InFlightScope& operator=(const InFlightScope&) = delete;
@@ -245,39 +181,11 @@ void fill_request(Request& r, bhttp::request<bhttp::string_body>& msg) {
   if (!request_id.empty() && request_id.size() <= 128) {
     r.request_id.assign(request_id);
   } else {
-    r.request_id = new_request_id();
+    r.request_id = wire::new_request_id();
   }
   r.body = std::move(msg.body());
   r.params.clear();
   r.route.clear();
-}
-
-// Serializes the status line and headers into `out` (the body goes out as its own buffer).
-void write_head(std::string& out, int status, std::string_view content_type, std::size_t length,
-                std::string_view request_id, const Headers& extra, bool keep_alive, bool http10) {
-  out.clear();
-  out += "HTTP/1.1 ";
-  out += std::to_string(status);
-  out.push_back(' ');
-  out += bhttp::obsolete_reason(static_cast<bhttp::status>(status));
-  out += "\r\nContent-Type: ";
-  out += content_type;
-  out += "\r\nContent-Length: ";
-  out += std::to_string(length);
-  if (!request_id.empty()) {
-    out += "\r\nX-Request-Id: ";
-    out += request_id;
-  }
-  for (const auto& [k, v] : extra) {
-    if (!header_safe(k) || !header_safe(v)) continue;
-    out += "\r\n";
-    out += k;
-    out += ": ";
-    out += v;
-  }
-  if (!keep_alive) out += "\r\nConnection: close";
-  else if (http10) out += "\r\nConnection: keep-alive";
-  out += "\r\n\r\n";
 }
 
 // Answers a request that could not be read (400, 413, 431), then closes
@@ -285,12 +193,16 @@ void write_head(std::string& out, int status, std::string_view content_type, std
 // answer instead of a reset. Awaited at once by the session that owns `c`.
 Task<void> reject(Impl& s, Connection& c, int status, std::string_view code, std::string message) {
   Response res = Response::error(status, code, message);
-  std::string request_id = new_request_id();
-  write_head(c.head, status, res.content_type, res.body.size(), request_id, {}, false, false);
+  std::string request_id = wire::new_request_id();
+  wire::write_head(c.head, {.status = status,
+                            .content_type = res.content_type,
+                            .content_length = res.body.size(),
+                            .request_id = request_id,
+                            .keep_alive = false});
   std::array<asio::const_buffer, 2> bufs{asio::buffer(c.head), asio::buffer(res.body)};
   c.stream.expires_after(s.limits.request_timeout);
   auto [ec, n] = co_await asio::async_write(c.stream, bufs, use_tuple);
-  s.record("unmatched", "OTHER", status, 0);
+  s.stats.record("unmatched", "OTHER", status, 0);
   if (ec) co_return;
   error_code ignored;
   c.stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -366,20 +278,25 @@ Task<void> run_session(std::shared_ptr<Impl> self, tcp::socket socket) {
       conn.in_handler = false;
     }
     if (conn.timed_out) {
-      self->record(conn.req.route, conn.req.method, 504,
-                   std::chrono::duration<double>(Clock::now() - started).count());
+      self->stats.record(conn.req.route, conn.req.method, 504,
+                         std::chrono::duration<double>(Clock::now() - started).count());
       co_return;
     }
 
     const bool keep_alive = msg.keep_alive() && !self->stopping;
     const bool head_only = conn.req.method == "HEAD";
-    write_head(conn.head, res.status, res.content_type, res.body.size(), conn.req.request_id,
-               res.headers, keep_alive, http10);
+    wire::write_head(conn.head, {.status = res.status,
+                                 .content_type = res.content_type,
+                                 .content_length = res.body.size(),
+                                 .request_id = conn.req.request_id,
+                                 .extra = &res.headers,
+                                 .keep_alive = keep_alive,
+                                 .http10 = http10});
     std::array<asio::const_buffer, 2> bufs{asio::buffer(conn.head),
                                            asio::buffer(res.body.data(), head_only ? 0 : res.body.size())};
     auto [wec, wn] = co_await asio::async_write(conn.stream, bufs, use_tuple);
-    self->record(conn.req.route, conn.req.method, res.status,
-                 std::chrono::duration<double>(Clock::now() - started).count());
+    self->stats.record(conn.req.route, conn.req.method, res.status,
+                       std::chrono::duration<double>(Clock::now() - started).count());
     if (wec || !keep_alive) co_return;
   }
 }

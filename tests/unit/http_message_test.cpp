@@ -61,3 +61,46 @@ TEST(HttpMessage, ResponseHelpers) {
 
 }  // namespace
 }  // namespace dine::http
+
+#include "core/http/wire.hpp"
+
+namespace dine::http {
+namespace {
+
+TEST(HttpWire, ResponseHead) {
+  std::string out;
+  Headers extra = {{"Cache-Control", "no-store"}, {"X-Evil", "a\r\nSet-Cookie: x=1"}};
+  wire::write_head(out, {.status = 201,
+                         .content_type = "application/json",
+                         .content_length = 12,
+                         .request_id = "abc",
+                         .extra = &extra,
+                         .keep_alive = true});
+  EXPECT_EQ(out,
+            "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 12\r\n"
+            "X-Request-Id: abc\r\nCache-Control: no-store\r\n\r\n");
+  wire::Head h;
+  h.status = 413;
+  h.content_type = "application/json";
+  h.keep_alive = false;
+  wire::write_head(out, h);
+  EXPECT_EQ(out,
+            "HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\n"
+            "Content-Length: 0\r\nConnection: close\r\n\r\n");
+  h = wire::Head{};
+  h.content_type = "text/plain";
+  h.http10 = true;
+  wire::write_head(out, h);
+  EXPECT_NE(out.find("\r\nConnection: keep-alive\r\n"), std::string::npos);
+}
+
+TEST(HttpWire, RequestIdsAreRandomHex) {
+  std::string a = wire::new_request_id();
+  std::string b = wire::new_request_id();
+  EXPECT_EQ(a.size(), 16u);
+  EXPECT_EQ(a.find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_NE(a, b);
+}
+
+}  // namespace
+}  // namespace dine::http

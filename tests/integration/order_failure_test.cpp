@@ -1,0 +1,197 @@
+// Failures: a shard's PostgreSQL server stops (its users get 503, the others
+// are served), an order node is killed -9 in the middle of payments (no
+// payment is lost, each event is relayed at least once).
+#include <iostream>
+#include <set>
+
+#include "core/stack/process.hpp"
+#include "tests/integration/harness.hpp"
+#include "tests/integration/order_support.hpp"
+
+namespace dine::order::test {
+namespace {
+
+using dine::test::Harness;
+
+// Starts shard `k` again however the test ends.
+struct ShardBack {
+  std::size_t k;
+  ~ShardBack() { Harness::get().pg_start(k); }
+};
+
+// Polls until `make()` answers `status` `times` times in a row (every worker's
+// pool of both nodes has dropped its dead connections), or the deadline.
+bool serves_again(const std::function<Resp()>& make, int status, int times, milliseconds limit, Resp& last) {
+  int streak = 0;
+  return eventually(
+      [&] {
+        last = make();
+        streak = last.status == status ? streak + 1 : 0;
+        return streak >= times;
+      },
+      limit, milliseconds(50));
+}
+
+using OrderFailure = OrderTest;
+
+TEST_F(OrderFailure, StoppedShardAnswers503AndOthersServe) {
+  constexpr std::size_t kDown = 2;
+  uint64_t down_user = new_user(kDown);
+  std::string down_order = create_order(1, down_user);
+  std::string up_order = create_order(2, new_user(1));
+  ASSERT_FALSE(down_order.empty());
+  ASSERT_FALSE(up_order.empty());
+  {
+    ShardBack guard{kDown};
+    Harness::get().pg_stop(kDown);
+
+    // Every request for the stopped shard fails fast with a JSON 503, on both nodes.
+    std::vector<Resp> answers;
+    for (int node = 1; node <= kNodes; ++node) {
+      for (int i = 0; i < 3; ++i) {
+        answers.push_back(call(create_call(node, new_key("down"), order_body(down_user))));
+        answers.push_back(get(node, "/v1/orders/" + down_order));
+        answers.push_back(get(node, "/v1/users/" + std::to_string(down_user) + "/orders"));
+        answers.push_back(post(node, "/v1/orders/" + down_order + "/paid", R"({"payment_id":"p-down"})"));
+      }
+    }
+    for (const auto& r : answers) {
+      EXPECT_EQ(r.status, 503) << r;
+      EXPECT_FALSE(r.error_code().empty()) << r;
+      EXPECT_LT(r.took.count(), 5000) << r;
+    }
+
+    // The other shards do not notice.
+    for (std::size_t s = 0; s < kShards; ++s) {
+      if (s == kDown) continue;
+      for (int node = 1; node <= kNodes; ++node) {
+        uint64_t u = new_user(s);
+        auto r = call(create_call(node, new_key("up"), order_body(u)));
+        EXPECT_EQ(r.status, 201) << "shard " << s << ": " << r;
+      }
+    }
+    auto g = get(1, "/v1/orders/" + up_order);
+    EXPECT_EQ(g.status, 200) << g;
+    // Readiness tells the truth about the dependency.
+    EXPECT_EQ(stack::http_get_status("127.0.0.1", Cluster::get().port(1), "/readyz", milliseconds(5000)), 503);
+  }
+
+  // Back up: the shard serves again once the pools have replaced their dead connections.
+  Resp last;
+  for (int node = 1; node <= kNodes; ++node) {
+    EXPECT_TRUE(serves_again([&] { return get(node, "/v1/orders/" + down_order); }, 200, 8,
+                             milliseconds(30000), last))
+        << "order-" << node << " still failing for shard " << kDown << ": " << last;
+  }
+  uint64_t u = new_user(kDown);
+  std::string key = new_key("after");
+  EXPECT_TRUE(serves_again([&] { return call(create_call(1, key, order_body(u))); }, 201, 2,
+                           milliseconds(10000), last))
+      << last;
+  auto pay = post(2, "/v1/orders/" + down_order + "/paid", R"({"payment_id":"p-after"})");
+  EXPECT_EQ(pay.status, 200) << pay;
+  EXPECT_TRUE(wait_outbox_drained(milliseconds(15000))) << "the relay of shard " << kDown << " did not recover";
+}
+
+TEST_F(OrderFailure, KillDuringPaymentsLosesNoPaymentAndNoEvent) {
+  constexpr int kOrders = 300;
+  constexpr int kKillAfter = 100;
+  auto& cluster = Cluster::get();
+
+  std::vector<Call> creates;
+  for (int i = 0; i < kOrders; ++i) {
+    uint64_t user = new_user(static_cast<std::size_t>(i) % kShards);
+    creates.push_back(create_call(2, new_key("kill"), order_body(user, 5, 1, 1000 + i)));
+  }
+  std::vector<std::string> ids;
+  for (const auto& r : call_many(creates, 16)) {
+    ASSERT_EQ(r.status, 201) << r;
+    ids.push_back(r.j()["order_id"]);
+  }
+
+  // Pay everything through order-1 and kill it -9 once ~100 payments are acknowledged.
+  std::vector<Call> pays;
+  for (const auto& id : ids) pays.push_back(pay_call(1, id, "pay-" + id));
+  int ok = 0;
+  bool killed = false;
+  auto answers = call_many(
+      pays, 16,
+      [&](std::size_t, const Resp& r) {
+        if (r.status == 200) ++ok;
+        if (ok >= kKillAfter && !killed) {
+          killed = true;
+          cluster.kill_hard(1);
+        }
+      },
+      milliseconds(5000));
+  ASSERT_TRUE(killed);
+  EXPECT_FALSE(stack::alive(cluster.pid(1)));
+  std::vector<std::size_t> retry;
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    if (answers[i].status == 200) continue;
+    EXPECT_EQ(answers[i].status, 0) << "only unreachable is expected: " << answers[i];
+    retry.push_back(i);
+  }
+  std::cout << "[ kill -9 ] " << ok << " payments acknowledged before the kill, " << retry.size()
+            << " to re-send\n";
+  EXPECT_GE(retry.size(), std::size_t(kOrders - kKillAfter - 16));
+
+  cluster.start(1);  // same args, waits for /readyz
+  std::vector<Call> again;
+  for (auto i : retry) again.push_back(pays[i]);
+  int replayed = 0;
+  for (const auto& r : call_many(again, 16)) {
+    EXPECT_EQ(r.status, 200) << r;
+    EXPECT_EQ(r.j()["status"], "PAID") << r;
+    replayed += r.replayed() ? 1 : 0;
+  }
+  std::cout << "[ kill -9 ] " << replayed << " re-sent payments had been committed before the kill\n";
+
+  // Every order is paid once, with one outbox row each.
+  for (std::size_t s = 0; s < kShards; ++s) {
+    std::string list = "{";
+    int mine = 0;
+    for (const auto& id : ids)
+      if (shard_of(id) == s) {
+        list += (mine++ ? "," : "") + id;
+      }
+    list += "}";
+    pg::Params p{list};
+    auto r = query(s,
+                   "SELECT o.order_id::text AS order_id, o.status, o.payment_id,"
+                   " (SELECT count(*) FROM outbox b WHERE b.order_id = o.order_id) AS events"
+                   " FROM orders o WHERE o.order_id = ANY($1::bigint[])",
+                   p);
+    ASSERT_EQ(r.rows(), mine);
+    for (int i = 0; i < r.rows(); ++i) {
+      std::string id(r.text(i, "order_id"));
+      EXPECT_EQ(r.text(i, "status"), "PAID") << id;
+      EXPECT_EQ(r.text(i, "payment_id"), "pay-" + id);
+      EXPECT_EQ(r.int64(i, "events"), 1) << id;
+    }
+  }
+
+  // And every event reaches the stream at least once.
+  std::set<std::string> want(ids.begin(), ids.end());
+  std::map<std::string, int> counts;
+  bool arrived = eventually(
+      [&] {
+        if (unsent_all() != 0) return false;
+        counts = stream_counts(want);
+        for (const auto& [id, n] : counts)
+          if (n == 0) return false;
+        return true;
+      },
+      milliseconds(20000));
+  int missing = 0, duplicates = 0;
+  for (const auto& [id, n] : counts) {
+    missing += n == 0 ? 1 : 0;
+    duplicates += n > 1 ? n - 1 : 0;
+  }
+  EXPECT_TRUE(arrived) << missing << " paid orders missing from the stream 20 s after the restart";
+  std::cout << "[ kill -9 ] stream: " << want.size() - missing << " orders delivered, " << duplicates
+            << " duplicate entries (at-least-once)\n";
+}
+
+}  // namespace
+}  // namespace dine::order::test
