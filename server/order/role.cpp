@@ -42,7 +42,15 @@ void register_redis_metrics(metrics::Registry& m, redis::Client& c, int worker) 
   m.gauge_fn("dine_redis_in_flight", "Commands awaiting a reply", l, [&c] { return double(c.figures().in_flight); });
 }
 
-void setup_worker(runtime::Worker& w, ids::OrderIdGenerator& ids) {
+// What the workers of one node share: the id generator and, per shard, the
+// relay (on one of the workers) that a payment on any worker wakes.
+struct NodeShared {
+  explicit NodeShared(uint32_t node_id) : ids(node_id) {}
+  ids::OrderIdGenerator ids;
+  std::vector<OutboxRelay*> relays;  // by shard; filled before the workers run
+};
+
+void setup_worker(runtime::Worker& w, NodeShared& shared) {
   const Topology& topo = *w.topology;
   const Node& node = *w.node;
   const Limits& lim = node.limits;
@@ -72,7 +80,11 @@ void setup_worker(runtime::Worker& w, ids::OrderIdGenerator& ids) {
   rc.command_timeout = milliseconds(lim.redis_timeout_ms);
   parts->mq = std::make_unique<redis::Client>(w.executor, rc);
 
-  parts->service = std::make_shared<OrderService>(*parts->shards, ids, lim);
+  shared.relays.resize(n, nullptr);
+  NodeShared* sh = &shared;
+  parts->service = std::make_shared<OrderService>(*parts->shards, shared.ids, lim, [sh](std::size_t shard) {
+    if (OutboxRelay* r = sh->relays[shard]) r->wake();
+  });
   add_routes(*w.router, parts->service);
 
   for (std::size_t i = 0; i < n; ++i) {
@@ -88,7 +100,8 @@ void setup_worker(runtime::Worker& w, ids::OrderIdGenerator& ids) {
       cfg.shard_name = pool.config().name;
       cfg.dsn = pool.config().dsn;
       cfg.query_timeout = milliseconds(lim.db_query_timeout_ms);
-      parts->relays.push_back(std::make_unique<OutboxRelay>(cfg, *parts->mq, *w.metrics));
+      parts->relays.push_back(std::make_unique<OutboxRelay>(w.executor, cfg, *parts->mq, *w.metrics));
+      shared.relays[i] = parts->relays.back().get();
       spawn_logged(w.executor, parts->relays.back()->run(), "outbox_relay " + cfg.shard_name);
     }
   }
@@ -105,8 +118,8 @@ void setup_worker(runtime::Worker& w, ids::OrderIdGenerator& ids) {
 }  // namespace
 
 std::function<void(runtime::Worker&)> make_role(const Topology& topo, const Node& node) {
-  auto ids = std::make_shared<ids::OrderIdGenerator>(static_cast<uint32_t>(node.node_id));
-  return [ids](runtime::Worker& w) { setup_worker(w, *ids); };
+  auto shared = std::make_shared<NodeShared>(static_cast<uint32_t>(node.node_id));
+  return [shared](runtime::Worker& w) { setup_worker(w, *shared); };
 }
 
 }  // namespace dine::order

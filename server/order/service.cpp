@@ -100,7 +100,10 @@ Task<Outcome> OrderService::pay(uint64_t order_id, std::string payment_id) {
     status = std::string(again.text(0, "status"));
     r = again;
   }
-  if (changed) co_return Outcome{200, {{"order_id", std::to_string(order_id)}, {"status", kPaid}}};
+  if (changed) {
+    if (on_paid_) on_paid_(shards_.shard_of(order_id));
+    co_return Outcome{200, {{"order_id", std::to_string(order_id)}, {"status", kPaid}}};
+  }
   if (status == kCancelled)
     throw conflict("illegal_transition", fmt::format("order {} is CANCELLED and cannot be paid", order_id));
   if (status == kCreated)  // cannot happen after the re-read; refuse rather than guess

@@ -3,6 +3,7 @@
 // moves them through the state machine, reads them back. Every write is
 // idempotent, keyed by order id (or Idempotency-Key), guarded by the state.
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include <nlohmann/json.hpp>
@@ -23,8 +24,11 @@ struct Outcome {
 
 class OrderService {
  public:
-  OrderService(pg::ShardedCluster& shards, ids::OrderIdGenerator& ids, const Limits& limits)
-      : shards_(shards), ids_(ids), limits_(limits) {}
+  // on_paid(shard) is told of every order this service moved to PAID, so the
+  // shard's outbox relay can go at once.
+  using PaidHook = std::function<void(std::size_t shard)>;
+  OrderService(pg::ShardedCluster& shards, ids::OrderIdGenerator& ids, const Limits& limits, PaidHook on_paid = {})
+      : shards_(shards), ids_(ids), limits_(limits), on_paid_(std::move(on_paid)) {}
 
   Task<Outcome> create(CreateOrder req);
   Task<Outcome> get(uint64_t order_id);
@@ -38,6 +42,7 @@ class OrderService {
   pg::ShardedCluster& shards_;
   ids::OrderIdGenerator& ids_;
   Limits limits_;
+  PaidHook on_paid_;
 };
 
 }  // namespace dine::order
