@@ -11,7 +11,7 @@ namespace dine::cli {
 
 struct Globals {
   std::string topology_path;  // --topology FILE; empty: DINE_TOPOLOGY or the embedded default
-  std::string log_level = "info";
+  std::string log_level;  // empty: info for `serve`, warn for the other commands
   bool json_logs = false;
 };
 
@@ -20,6 +20,10 @@ struct Failure {
   std::string message;
   int code = 1;
 };
+
+// Logging for the commands that are not servers: warnings and errors only,
+// unless --log-level says otherwise (their output is the report, not logs).
+void init_cli_logs(const Globals& g);
 
 void setup_serve(CLI::App& app, Globals& g);  // dine serve ROLE
 void setup_db(CLI::App& app, Globals& g);     // dine db migrate

@@ -38,7 +38,10 @@ void setup_db(CLI::App& app, Globals& g) {
   auto* m = db->add_subcommand("migrate", "create the databases of the topology and apply the embedded migrations");
   m->add_flag("--json", *json, "print the steps as JSON");
   m->footer("Example:\n  dine up && dine db migrate --json");
-  m->callback([&g, json] { migrate(g, *json); });
+  m->callback([&g, json] {
+    init_cli_logs(g);
+    migrate(g, *json);
+  });
 }
 
 }  // namespace dine::cli

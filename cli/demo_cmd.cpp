@@ -106,7 +106,10 @@ void setup_demo(CLI::App& app, Globals& g) {
   d->add_option("--concurrency,-c", a->concurrency, "orders in flight")->check(CLI::Range(1, 10000));
   d->add_flag("--keep", a->keep, "leave the stack up afterwards");
   d->footer("Example:\n  dine demo --orders 3000 --users 300");
-  d->callback([&g, a] { demo(g, *a); });
+  d->callback([&g, a] {
+    init_cli_logs(g);
+    demo(g, *a);
+  });
 }
 
 }  // namespace dine::cli

@@ -39,7 +39,7 @@ void serve(const Globals& g, const ServeArgs& a) {
                     2};
     node = nodes.front();
   }
-  log::init(std::string(role->name), node->id, log::parse_level(g.log_level), g.json_logs);
+  log::init(std::string(role->name), node->id, log::parse_level(g.log_level.empty() ? "info" : g.log_level), g.json_logs);
   runtime::Options opts;
   opts.threads = a.threads;
   if (opts.threads == 0)

@@ -102,7 +102,10 @@ void setup_sim(CLI::App& app, Globals& g) {
   o->add_option("--max-failed", a->max_failed, "failed orders tolerated before exit code 1");
   o->add_flag("--json", a->json, "print the report as JSON (no progress bar)");
   o->footer("Example:\n  dine up && dine sim orders --orders 3000 --users 300 -c 64");
-  o->callback([&g, a] { sim_orders(g, *a); });
+  o->callback([&g, a] {
+    init_cli_logs(g);
+    sim_orders(g, *a);
+  });
 }
 
 }  // namespace dine::cli

@@ -124,16 +124,25 @@ void setup_stack(CLI::App& app, Globals& g) {
   auto* up_cmd = app.add_subcommand("up", "start the local stack: PostgreSQL, Redis, then every dine role");
   add_state_dir(up_cmd, *args);
   up_cmd->footer("Example:\n  dine up && dine ps\n  dine --topology my.json up --state-dir /tmp/dine-state");
-  up_cmd->callback([&g, args] { up(g, *args); });
+  up_cmd->callback([&g, args] {
+    init_cli_logs(g);
+    up(g, *args);
+  });
 
   auto* down_cmd = app.add_subcommand("down", "stop everything 'dine up' started (data and logs are kept)");
   add_state_dir(down_cmd, *args);
-  down_cmd->callback([&g, args] { down(g, *args); });
+  down_cmd->callback([&g, args] {
+    init_cli_logs(g);
+    down(g, *args);
+  });
 
   auto* ps_cmd = app.add_subcommand("ps", "list the nodes of the local stack and their state");
   add_state_dir(ps_cmd, *args);
   ps_cmd->add_flag("--json", args->json, "print a JSON array instead of a table");
-  ps_cmd->callback([&g, args] { ps(g, *args); });
+  ps_cmd->callback([&g, args] {
+    init_cli_logs(g);
+    ps(g, *args);
+  });
 }
 
 }  // namespace dine::cli

@@ -14,21 +14,20 @@ namespace dine::order::sql {
   "to_char(accepted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS accepted_at"
 
 // $1 order_id $2 user_id $3 store_id $4 items $5 amount $6 coupon $7 key $8 request_hash.
-// Inserts, or finds the order an earlier call with the same key created.
+// created_at is clock_timestamp(): now() of an extended-protocol statement can
+// be older than the previous statement on another connection, which put a
+// user's orders out of order in "my orders".
+// Inserts; returns no row when an earlier call with the same key made the order
+// (then kByKey finds it: the second round trip is paid only by replays).
 inline constexpr pg::Statement kCreate{
     "order_create",
-    "WITH ins AS ("
-    "  INSERT INTO orders (order_id, user_id, store_id, items, amount_cents, coupon_id,"
-    "                      idempotency_key, request_hash)"
-    "  VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8)"
-    "  ON CONFLICT (user_id, idempotency_key) DO NOTHING"
-    "  RETURNING order_id, status, amount_cents, request_hash, true AS created)"
-    " SELECT * FROM ins"
-    " UNION ALL"
-    " SELECT order_id, status, amount_cents, request_hash, false FROM orders"
-    "  WHERE user_id = $2 AND idempotency_key = $7 AND NOT EXISTS (SELECT 1 FROM ins)"};
+    "INSERT INTO orders (order_id, user_id, store_id, items, amount_cents, coupon_id,"
+    "                    idempotency_key, request_hash, created_at)"
+    " VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, clock_timestamp())"
+    " ON CONFLICT (user_id, idempotency_key) DO NOTHING"
+    " RETURNING order_id, status, amount_cents, request_hash, true AS created"};
 
-// $1 user_id $2 key: the replay lookup when a concurrent insert won the race.
+// $1 user_id $2 key: the order an earlier call with this key created.
 inline constexpr pg::Statement kByKey{
     "order_by_key",
     "SELECT order_id, status, amount_cents, request_hash, false AS created FROM orders"
@@ -44,37 +43,31 @@ inline constexpr pg::Statement kListByUser{
     " LIMIT $2"};
 
 // $1 order_id $2 payment_id. CREATED -> PAID and the order.paid outbox row in
-// one statement (one transaction). Returns the row as it is after the call and
-// whether this call changed it.
+// one statement (one transaction, one round trip). No row: the order was not
+// CREATED (or does not exist); the caller reads it to tell which.
 inline constexpr pg::Statement kPay{
     "order_pay",
     "WITH u AS ("
     "  UPDATE orders SET status = 'PAID', payment_id = $2, paid_at = now(), updated_at = now(),"
     "                    version = version + 1"
     "  WHERE order_id = $1 AND status = 'CREATED'"
-    "  RETURNING order_id, user_id, store_id, amount_cents, paid_at, status, payment_id),"
+    "  RETURNING order_id, user_id, store_id, amount_cents, paid_at),"
     " o AS ("
     "  INSERT INTO outbox (order_id, event_type, payload)"
     "  SELECT order_id, 'order.paid', jsonb_build_object("
     "      'type', 'order.paid', 'order_id', order_id::text, 'user_id', user_id,"
     "      'store_id', store_id, 'amount_cents', amount_cents,"
     "      'at', to_char(paid_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))"
-    "  FROM u RETURNING id)"
-    " SELECT status, payment_id, true AS changed FROM u"
-    " UNION ALL"
-    " SELECT status, payment_id, false FROM orders WHERE order_id = $1 AND NOT EXISTS (SELECT 1 FROM u)"};
+    "  FROM u RETURNING order_id)"
+    " SELECT order_id FROM o"};
 
-// $1 order_id $2 pickup_code. PAID -> ACCEPTED.
+// $1 order_id $2 pickup_code. PAID -> ACCEPTED; no row: not PAID (the caller reads it).
 inline constexpr pg::Statement kAccept{
     "order_accept",
-    "WITH u AS ("
-    "  UPDATE orders SET status = 'ACCEPTED', pickup_code = $2, accepted_at = now(), updated_at = now(),"
-    "                    version = version + 1"
-    "  WHERE order_id = $1 AND status = 'PAID'"
-    "  RETURNING status, pickup_code)"
-    " SELECT status, pickup_code, true AS changed FROM u"
-    " UNION ALL"
-    " SELECT status, pickup_code, false FROM orders WHERE order_id = $1 AND NOT EXISTS (SELECT 1 FROM u)"};
+    "UPDATE orders SET status = 'ACCEPTED', pickup_code = $2, accepted_at = now(), updated_at = now(),"
+    "                  version = version + 1"
+    " WHERE order_id = $1 AND status = 'PAID'"
+    " RETURNING order_id"};
 
 // Outbox relay: claim a batch (other relays skip it), then mark it sent.
 inline constexpr pg::Statement kClaimOutbox{

@@ -51,12 +51,11 @@ Task<Outcome> OrderService::create(CreateOrder req) {
                req.idempotency_key,
                req.request_hash};
   auto r = co_await pool.execute(sql::kCreate, p);
-  if (r.rows() == 0)  // a concurrent call with the same key committed after our snapshot
-    {
+  if (r.rows() == 0) {  // the key was used before: find that order
     pg::Params key{std::to_string(req.user_id), req.idempotency_key};
     r = co_await pool.execute(sql::kByKey, key);
   }
-  if (r.rows() == 0)
+  if (r.rows() == 0)  // the other insert is not visible yet (its transaction still open)
     throw Error(ErrorKind::Unavailable, "retry", "the order could not be created; retry with the same key");
 
   if (r.text(0, "request_hash") != req.request_hash)
@@ -90,26 +89,21 @@ Task<Outcome> OrderService::pay(uint64_t order_id, std::string payment_id) {
   auto& pool = shards_.for_id(order_id);
   pg::Params p{std::to_string(order_id), payment_id};
   auto r = co_await pool.execute(sql::kPay, p);
-  if (r.rows() == 0) throw order_not_found(order_id);
-  std::string status(r.text(0, "status"));
-  bool changed = r.text(0, "changed") == "t";
-  if (!changed && status == kCreated) {
-    // Another call paid it between our snapshot and our update: read it again.
-    pg::Params id{std::to_string(order_id)};
-    auto again = co_await pool.execute(sql::kGet, id);
-    status = std::string(again.text(0, "status"));
-    r = again;
-  }
-  if (changed) {
+  if (r.rows() == 1) {
     if (on_paid_) on_paid_(shards_.shard_of(order_id));
     co_return Outcome{200, {{"order_id", std::to_string(order_id)}, {"status", kPaid}}};
   }
+  // Not CREATED: read it to tell a repeat from an illegal call.
+  pg::Params id{std::to_string(order_id)};
+  auto cur = co_await pool.execute(sql::kGet, id);
+  if (cur.rows() == 0) throw order_not_found(order_id);
+  std::string status(cur.text(0, "status"));
   if (status == kCancelled)
     throw conflict("illegal_transition", fmt::format("order {} is CANCELLED and cannot be paid", order_id));
-  if (status == kCreated)  // cannot happen after the re-read; refuse rather than guess
+  if (status == kCreated)  // a concurrent transition rolled back meanwhile: let the client retry
     throw Error(ErrorKind::Unavailable, "retry", "the payment raced with another; retry");
   // PAID or later: a repeat. Same payment: a no-op; another payment: a double charge to refuse.
-  if (r.text(0, "payment_id") != payment_id)
+  if (cur.text(0, "payment_id") != payment_id)
     throw conflict("already_paid", fmt::format("order {} was already paid by another payment", order_id));
   co_return Outcome{200, {{"order_id", std::to_string(order_id)}, {"status", status}}, true};
 }
@@ -118,22 +112,18 @@ Task<Outcome> OrderService::accept(uint64_t order_id, std::string pickup_code) {
   auto& pool = shards_.for_id(order_id);
   pg::Params p{std::to_string(order_id), pickup_code};
   auto r = co_await pool.execute(sql::kAccept, p);
-  if (r.rows() == 0) throw order_not_found(order_id);
-  std::string status(r.text(0, "status"));
-  bool changed = r.text(0, "changed") == "t";
-  if (!changed && status == kPaid) {
-    pg::Params id{std::to_string(order_id)};
-    auto again = co_await pool.execute(sql::kGet, id);
-    status = std::string(again.text(0, "status"));
-    r = again;
-  }
-  json body = {{"order_id", std::to_string(order_id)}, {"status", status}, {"pickup_code", pickup_code}};
-  if (changed) co_return Outcome{200, body};
-  if (status == kCreated || status == kCancelled || status == kPaid)
+  json body = {{"order_id", std::to_string(order_id)}, {"status", kAccepted}, {"pickup_code", pickup_code}};
+  if (r.rows() == 1) co_return Outcome{200, body};
+  pg::Params id{std::to_string(order_id)};
+  auto cur = co_await pool.execute(sql::kGet, id);
+  if (cur.rows() == 0) throw order_not_found(order_id);
+  std::string status(cur.text(0, "status"));
+  if (status != kAccepted && status != kCompleted)
     throw conflict("illegal_transition", fmt::format("order {} is {} and cannot be accepted", order_id, status));
-  if (r.text(0, "pickup_code") != pickup_code)
+  if (cur.text(0, "pickup_code") != pickup_code)
     throw conflict("pickup_code_mismatch",
                    fmt::format("order {} was already accepted with another pickup code", order_id));
+  body["status"] = status;
   co_return Outcome{200, body, true};
 }
 

@@ -205,7 +205,7 @@ TEST_F(OrderApi, MyOrdersNewestFirst) {
   auto orders = r.j()["orders"];
   ASSERT_EQ(orders.size(), made.size()) << r;
   for (std::size_t i = 0; i < made.size(); ++i) {
-    EXPECT_EQ(orders[i]["order_id"], made[made.size() - 1 - i]) << "position " << i;
+    EXPECT_EQ(orders[i]["order_id"], made[made.size() - 1 - i]) << "position " << i << r;
     EXPECT_EQ(orders[i]["user_id"], user);
   }
 
