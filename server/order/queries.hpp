@@ -14,16 +14,13 @@ namespace dine::order::sql {
   "to_char(accepted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS accepted_at"
 
 // $1 order_id $2 user_id $3 store_id $4 items $5 amount $6 coupon $7 key $8 request_hash.
-// created_at is clock_timestamp(): now() of an extended-protocol statement can
-// be older than the previous statement on another connection, which put a
-// user's orders out of order in "my orders".
 // Inserts; returns no row when an earlier call with the same key made the order
 // (then kByKey finds it: the second round trip is paid only by replays).
 inline constexpr pg::Statement kCreate{
     "order_create",
     "INSERT INTO orders (order_id, user_id, store_id, items, amount_cents, coupon_id,"
-    "                    idempotency_key, request_hash, created_at)"
-    " VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, clock_timestamp())"
+    "                    idempotency_key, request_hash)"
+    " VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8)"
     " ON CONFLICT (user_id, idempotency_key) DO NOTHING"
     " RETURNING order_id, status, amount_cents, request_hash, true AS created"};
 
@@ -36,10 +33,11 @@ inline constexpr pg::Statement kByKey{
 inline constexpr pg::Statement kGet{"order_get",
                                     "SELECT " DINE_ORDER_COLUMNS " FROM orders WHERE order_id = $1"};
 
-// $1 user_id $2 limit
+// $1 user_id $2 limit. "orders.created_at": a bare created_at would sort by the
+// millisecond text column of the same name in the select list.
 inline constexpr pg::Statement kListByUser{
     "order_list_by_user",
-    "SELECT " DINE_ORDER_COLUMNS " FROM orders WHERE user_id = $1 ORDER BY created_at DESC, order_id DESC"
+    "SELECT " DINE_ORDER_COLUMNS " FROM orders WHERE user_id = $1 ORDER BY orders.created_at DESC, order_id DESC"
     " LIMIT $2"};
 
 // $1 order_id $2 payment_id. CREATED -> PAID and the order.paid outbox row in
