@@ -9,6 +9,7 @@
 #include "cli/commands.hpp"
 #include "cli/order_report.hpp"
 #include "cli/progress.hpp"
+#include "core/stack/process.hpp"
 
 namespace dine::cli {
 
@@ -24,6 +25,9 @@ sim::OrderLoadConfig order_load_config(const Topology& topo, const std::vector<s
     throw Failure{fmt::format("{} has no order nodes; fix: add a node with \"role\": \"order\"", topo.source), 2};
   for (const Node* n : targets) {
     if (n->role != "order") throw Failure{fmt::format("node '{}' is not an order node", n->id), 2};
+    if (stack::http_get_status(n->host, n->port, "/healthz", milliseconds(1000)) != 200)
+      throw Failure{fmt::format("order node {} ({}) does not answer; fix: start the stack with 'dine up' "
+                                "(or check 'dine ps')", n->id, n->address()), 1};
     cfg.targets.push_back({n->host, n->port});
   }
   if (auto it = targets.front()->uses.find("shards"); it != targets.front()->uses.end())
