@@ -70,11 +70,28 @@ void demo(const Globals& g, const DemoArgs& a) {
     }
   }
 
+  // From here on, whatever fails, a stack started here is stopped again.
+  struct StopOnExit {
+    stack::LocalStack& stack;
+    bool active;
+    ~StopOnExit() { stop(); }
+    void stop() {
+      if (!active) return;
+      active = false;
+      fmt::print("-- stopping the local stack\n");
+      try {
+        stack.down(print_event);
+      } catch (const std::exception& e) {
+        fmt::print(stderr, "dine: stopping the stack failed: {}\n", e.what());
+      }
+    }
+  } stop_on_exit{stack, started_here && !a.keep};
+
+  auto cfg = order_load_config(topo, {});  // checks there are order nodes and that they answer
   const Node& mq = *topo.uses(*topo.by_role("order").front(), "mq").front();
   int64_t before = sim::stream_length(mq.host, mq.port, "dine:orders");
   fmt::print("-- placing and paying {} orders from {} users, {} in flight, over HTTP to {} order node(s)\n",
              a.orders, a.users, a.concurrency, topo.by_role("order").size());
-  auto cfg = order_load_config(topo, {});
   cfg.users = a.users;
   cfg.orders = a.orders;
   cfg.concurrency = a.concurrency;
@@ -85,13 +102,9 @@ void demo(const Globals& g, const DemoArgs& a) {
   fmt::print("event stream dine:orders on {}: {} entries ({} new for {} paid orders; all relayed {:.2f} s after "
              "the last payment)\n", mq.id, after, after - before, report.paid, relay_s);
 
-  if (started_here && !a.keep) {
-    fmt::print("-- stopping the local stack\n");
-    stack.down(print_event);
-  } else if (started_here) {
-    fmt::print("-- leaving the stack up (--keep); stop it with 'dine down'\n");
-  }
+  if (started_here && a.keep) fmt::print("-- leaving the stack up (--keep); stop it with 'dine down'\n");
   bool ok = report.failed == 0 && after - before >= report.paid;
+  stop_on_exit.stop();  // before the verdict, so the verdict is the last line
   fmt::print("== demo {}\n", ok ? "passed: every paid order reached the event stream" : "FAILED");
   if (!ok) throw Failure{"the demo found failed orders or orders missing from the stream", 1};
 }

@@ -43,7 +43,13 @@ void serve(const Globals& g, const ServeArgs& a) {
   runtime::Options opts;
   opts.threads = a.threads;
   if (opts.threads == 0)
-    if (const char* t = std::getenv("DINE_THREADS")) opts.threads = std::atoi(t);
+    if (const char* t = std::getenv("DINE_THREADS"); t && *t) {
+      std::string v(t);
+      if (v.size() > 3 || v.find_first_not_of("0123456789") != std::string::npos || std::stoi(v) < 1 ||
+          std::stoi(v) > 256)
+        throw Failure{fmt::format("DINE_THREADS={} is not a number 1..256; fix: unset it or set e.g. 2", v), 2};
+      opts.threads = std::stoi(v);
+    }
   runtime::run(topo, *node, opts, role->make(topo, *node));
 }
 

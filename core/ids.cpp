@@ -3,7 +3,6 @@
 #include <chrono>
 #include <stdexcept>
 #include <string>
-#include <thread>
 
 namespace dine::ids {
 namespace {
@@ -54,12 +53,9 @@ uint64_t OrderIdGenerator::next_at(uint64_t unix_ms, uint64_t user_id) {
     } else if ((old & kSeqMask) < kSeqMask) {
       next = old + 1;  // same (or earlier: clock went back) millisecond: keep the last one
     } else {
-      // 1024 ids in this millisecond already: wait for the clock to move on.
-      std::this_thread::yield();
-      uint64_t n = now_ms();
-      ms = std::max(ms, n < kEpochMs ? 0 : n - kEpochMs);
-      old = state_.load(std::memory_order_relaxed);
-      continue;
+      // 1024 ids in this millisecond already: borrow the next one rather
+      // than wait (after a clock step back, waiting would stall every loop).
+      next = (old_ms + 1) << kSeqBits;
     }
     if (state_.compare_exchange_weak(old, next, std::memory_order_relaxed)) break;
   }

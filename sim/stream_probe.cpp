@@ -3,6 +3,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include "core/errors.hpp"
 #include "core/redis/client.hpp"
 
 namespace dine::sim {
@@ -21,6 +22,7 @@ int64_t stream_length(const std::string& host, int port, const std::string& stre
       [&]() -> Task<void> {
         redis::Argv xlen{"XLEN", stream};
         auto r = co_await client.command(xlen);
+        if (r.is_error()) throw Error(ErrorKind::Unavailable, "redis_error", "XLEN " + stream + ": " + r.str);
         len = r.integer;
       },
       [&](std::exception_ptr e) {

@@ -52,7 +52,9 @@ Task<void> ensure_database(const Topology& topo, const Node& node, const std::st
   try {
     co_await conn->simple(fmt::format("CREATE DATABASE \"{}\"", db), deadline_in(kTimeout));
   } catch (const pg::SqlError& e) {
-    if (e.sqlstate() != "42P04") throw;  // created meanwhile by another migrator: fine
+    // Created meanwhile by another migrator (42P04, or 23505 when both raced
+    // into the catalog at once): fine.
+    if (e.sqlstate() != "42P04" && e.sqlstate() != "23505") throw;
   }
 }
 

@@ -140,7 +140,11 @@ int run(const Topology& topo, const Node& node, Options opts, const std::functio
       try {
         w->ioc.run();
       } catch (const std::exception& e) {
+        // A dead worker would keep its share of the port and its relays
+        // silent while the others answer health checks: end the node instead.
         kLog.error("worker_crashed", {{"error", e.what()}});
+        std::fflush(nullptr);
+        std::_Exit(1);
       }
       stopped.fetch_add(1);
     });

@@ -12,35 +12,67 @@
 namespace dine::order {
 namespace {
 
+
+// Pools and clients belong to their worker's thread, and /metrics may be
+// answered by any worker: each worker copies its figures into atomic gauges on
+// its own loop once a second, and the scrape reads only those.
+struct FigureGauges {
+  struct PoolGauges {
+    pg::Pool* pool;
+    metrics::Gauge *size, *idle, *waiting, *acquire_timeouts;
+  };
+  std::vector<PoolGauges> pools;
+  redis::Client* mq = nullptr;
+  metrics::Gauge *connected = nullptr, *commands = nullptr, *errors = nullptr, *in_flight = nullptr;
+
+  void add_pool(metrics::Registry& m, pg::Pool& pool, int worker) {
+    metrics::Labels l{{"pool", pool.config().name}, {"worker", std::to_string(worker)}};
+    pools.push_back({&pool, &m.gauge("dine_pg_pool_connections", "Open connections of a PostgreSQL pool", l),
+                     &m.gauge("dine_pg_pool_idle", "Idle connections of a PostgreSQL pool", l),
+                     &m.gauge("dine_pg_pool_waiting", "Coroutines waiting for a PostgreSQL connection", l),
+                     &m.gauge("dine_pg_pool_acquire_timeouts", "Acquires that timed out since start", l)});
+  }
+  void set_redis(metrics::Registry& m, redis::Client& c, int worker) {
+    metrics::Labels l{{"redis", c.config().name}, {"worker", std::to_string(worker)}};
+    mq = &c;
+    connected = &m.gauge("dine_redis_connected", "1 when the Redis connection is up", l);
+    commands = &m.gauge("dine_redis_commands", "Commands sent since start", l);
+    errors = &m.gauge("dine_redis_errors", "Connection failures and timeouts since start", l);
+    in_flight = &m.gauge("dine_redis_in_flight", "Commands awaiting a reply", l);
+  }
+  void publish() {
+    for (auto& p : pools) {
+      auto f = p.pool->figures();
+      p.size->set(double(f.size));
+      p.idle->set(double(f.idle));
+      p.waiting->set(double(f.waiting));
+      p.acquire_timeouts->set(double(f.acquire_timeouts));
+    }
+    if (mq) {
+      auto f = mq->figures();
+      connected->set(f.connected ? 1 : 0);
+      commands->set(double(f.commands));
+      errors->set(double(f.errors));
+      in_flight->set(double(f.in_flight));
+    }
+  }
+};
+
+Task<void> publish_figures(std::shared_ptr<FigureGauges> g) {
+  for (;;) {
+    g->publish();
+    co_await sleep_for(milliseconds(1000));
+  }
+}
+
 // What one worker owns; destroyed with the worker.
 struct WorkerParts {
   std::unique_ptr<pg::ShardedCluster> shards;
   std::unique_ptr<redis::Client> mq;
   std::vector<std::unique_ptr<OutboxRelay>> relays;
   std::shared_ptr<OrderService> service;
+  std::shared_ptr<FigureGauges> figures = std::make_shared<FigureGauges>();
 };
-
-void register_pool_metrics(metrics::Registry& m, pg::Pool& pool, int worker) {
-  metrics::Labels l{{"pool", pool.config().name}, {"worker", std::to_string(worker)}};
-  m.gauge_fn("dine_pg_pool_connections", "Open connections of a PostgreSQL pool", l,
-             [&pool] { return double(pool.figures().size); });
-  m.gauge_fn("dine_pg_pool_idle", "Idle connections of a PostgreSQL pool", l,
-             [&pool] { return double(pool.figures().idle); });
-  m.gauge_fn("dine_pg_pool_waiting", "Coroutines waiting for a PostgreSQL connection", l,
-             [&pool] { return double(pool.figures().waiting); });
-  m.gauge_fn("dine_pg_pool_acquire_timeouts", "Acquires that timed out (counter)", l,
-             [&pool] { return double(pool.figures().acquire_timeouts); });
-}
-
-void register_redis_metrics(metrics::Registry& m, redis::Client& c, int worker) {
-  metrics::Labels l{{"redis", c.config().name}, {"worker", std::to_string(worker)}};
-  m.gauge_fn("dine_redis_connected", "1 when the Redis connection is up", l,
-             [&c] { return c.figures().connected ? 1.0 : 0.0; });
-  m.gauge_fn("dine_redis_commands", "Commands sent (counter)", l, [&c] { return double(c.figures().commands); });
-  m.gauge_fn("dine_redis_errors", "Connection failures and timeouts (counter)", l,
-             [&c] { return double(c.figures().errors); });
-  m.gauge_fn("dine_redis_in_flight", "Commands awaiting a reply", l, [&c] { return double(c.figures().in_flight); });
-}
 
 // What the workers of one node share: the id generator and, per shard, the
 // relay (on one of the workers) that a payment on any worker wakes.
@@ -89,7 +121,7 @@ void setup_worker(runtime::Worker& w, NodeShared& shared) {
 
   for (std::size_t i = 0; i < n; ++i) {
     auto& pool = parts->shards->shard(i);
-    register_pool_metrics(*w.metrics, pool, w.index);
+    parts->figures->add_pool(*w.metrics, pool, w.index);
     w.ready_checks->push_back({pool.config().name, [&pool]() -> Task<void> {
                                  pg::Params none;
                                  co_await pool.execute(sql::kPing, none);
@@ -105,7 +137,8 @@ void setup_worker(runtime::Worker& w, NodeShared& shared) {
       spawn_logged(w.executor, parts->relays.back()->run(), "outbox_relay " + cfg.shard_name);
     }
   }
-  register_redis_metrics(*w.metrics, *parts->mq, w.index);
+  parts->figures->set_redis(*w.metrics, *parts->mq, w.index);
+  spawn_logged(w.executor, publish_figures(parts->figures), "publish_figures");
   redis::Client* mqc = parts->mq.get();
   w.ready_checks->push_back({mq.id, [mqc]() -> Task<void> {
                                redis::Argv ping{"PING"};

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/errors.hpp"
+#include "core/pg/errors.hpp"
 #include "server/order/queries.hpp"
 
 namespace dine::order {
@@ -39,9 +40,7 @@ Error order_not_found(uint64_t id) {
 
 }  // namespace
 
-Task<Outcome> OrderService::create(CreateOrder req) {
-  auto& pool = shards_.for_id(req.user_id);  // same shard as every id this user gets
-  uint64_t order_id = ids_.next(req.user_id);
+Task<pg::Result> OrderService::insert(pg::Pool& pool, const CreateOrder& req, uint64_t order_id) {
   pg::Params p{std::to_string(order_id),
                std::to_string(req.user_id),
                std::to_string(req.store_id),
@@ -50,7 +49,23 @@ Task<Outcome> OrderService::create(CreateOrder req) {
                req.coupon_id ? std::optional<std::string>(std::to_string(*req.coupon_id)) : std::nullopt,
                req.idempotency_key,
                req.request_hash};
-  auto r = co_await pool.execute(sql::kCreate, p);
+  co_return co_await pool.execute(sql::kCreate, p);
+}
+
+Task<Outcome> OrderService::create(CreateOrder req) {
+  auto& pool = shards_.for_id(req.user_id);  // same shard as every id this user gets
+  pg::Result r;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      r = co_await insert(pool, req, ids_.next(req.user_id));
+      break;
+    } catch (const pg::SqlError& e) {
+      // The key's conflict is handled by ON CONFLICT, so a unique violation
+      // here is the order id itself (two processes for one node id, or a
+      // clock step): take a fresh id.
+      if (!e.unique_violation() || attempt == 3) throw;
+    }
+  }
   if (r.rows() == 0) {  // the key was used before: find that order
     pg::Params key{std::to_string(req.user_id), req.idempotency_key};
     r = co_await pool.execute(sql::kByKey, key);

@@ -39,6 +39,7 @@ class OrderService {
   const Limits& limits() const { return limits_; }
 
  private:
+  Task<pg::Result> insert(pg::Pool& pool, const CreateOrder& req, uint64_t order_id);
   pg::ShardedCluster& shards_;
   ids::OrderIdGenerator& ids_;
   Limits limits_;
