@@ -93,6 +93,8 @@ TEST(StackProcess, RunAndWaitTimesOut) {
 }
 
 TEST(StackProcess, MissingProgramThrowsNamingIt) {
+  // A name looked up on PATH: the error names it (the errno depends on PATH:
+  // an unreadable PATH entry makes execvp report EACCES rather than ENOENT).
   SpawnOptions o;
   o.argv = {"dine-no-such-program-xyz"};
   try {
@@ -100,6 +102,14 @@ TEST(StackProcess, MissingProgramThrowsNamingIt) {
     FAIL() << "spawn of a missing program must throw";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("dine-no-such-program-xyz"), std::string::npos) << e.what();
+  }
+  // An absolute path that does not exist: the reason is always "No such file".
+  o.argv = {"/nonexistent-dir/dine-no-such-program-xyz"};
+  try {
+    spawn(o);
+    FAIL() << "spawn of a missing program must throw";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent-dir/dine-no-such-program-xyz"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("No such file"), std::string::npos) << e.what();
   }
 }
