@@ -5,6 +5,10 @@
 #include <cstddef>
 #include <string>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
 #include "core/stack/servers.hpp"
 
 namespace dine::test {
@@ -40,5 +44,15 @@ class Harness {
   struct State;
   State* state_;
 };
+
+// Runs make(executor) to completion on a fresh io_context; returns its result
+// or rethrows its exception. Shared by every integration test.
+template <class Make>
+auto run(Make make) {
+  asio::io_context io;
+  auto fut = asio::co_spawn(io, make(io.get_executor()), asio::use_future);
+  io.run();
+  return fut.get();
+}
 
 }  // namespace dine::test

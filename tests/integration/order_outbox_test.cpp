@@ -31,8 +31,8 @@ std::vector<Call> pay_calls(const std::vector<std::string>& ids) {
   return calls;
 }
 
-// Outbox rows of `ids` (over their shards) that are still unsent.
-int64_t unsent_of(const std::vector<std::string>& ids) {
+// Outbox rows of `ids` (over their shards), all or only those still unsent.
+int64_t outbox_rows(const std::vector<std::string>& ids, bool only_unsent) {
   int64_t n = 0;
   for (std::size_t s = 0; s < kShards; ++s) {
     std::string list = "{";
@@ -40,23 +40,15 @@ int64_t unsent_of(const std::vector<std::string>& ids) {
       if (shard_of(id) == s) list += (list.size() > 1 ? "," : "") + id;
     list += "}";
     pg::Params p{list};
-    n += count(s, "SELECT count(*) AS n FROM outbox WHERE order_id = ANY($1::bigint[]) AND sent_at IS NULL", p);
+    n += count(s, std::string("SELECT count(*) AS n FROM outbox WHERE order_id = ANY($1::bigint[])") +
+                      (only_unsent ? " AND sent_at IS NULL" : ""),
+               p);
   }
   return n;
 }
 
-int64_t outbox_of(const std::vector<std::string>& ids) {
-  int64_t n = 0;
-  for (std::size_t s = 0; s < kShards; ++s) {
-    std::string list = "{";
-    for (const auto& id : ids)
-      if (shard_of(id) == s) list += (list.size() > 1 ? "," : "") + id;
-    list += "}";
-    pg::Params p{list};
-    n += count(s, "SELECT count(*) AS n FROM outbox WHERE order_id = ANY($1::bigint[])", p);
-  }
-  return n;
-}
+int64_t unsent_of(const std::vector<std::string>& ids) { return outbox_rows(ids, true); }
+int64_t outbox_of(const std::vector<std::string>& ids) { return outbox_rows(ids, false); }
 
 bool all_present(const std::map<std::string, int>& counts) {
   for (const auto& [id, n] : counts)

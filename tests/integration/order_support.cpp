@@ -25,14 +25,7 @@ namespace {
 
 using dine::test::Harness;
 
-// Runs make(executor) to completion; rethrows its exception.
-template <class Make>
-auto run(Make make) {
-  asio::io_context io;
-  auto fut = asio::co_spawn(io, make(io.get_executor()), asio::use_future);
-  io.run();
-  return fut.get();
-}
+using dine::test::run;
 
 http::ClientRequest to_request(const Call& c, milliseconds timeout) {
   http::ClientRequest r;

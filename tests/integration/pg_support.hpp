@@ -17,14 +17,7 @@ namespace dine::pg::test {
 
 inline std::string dsn() { return dine::test::Harness::get().pg(0).dsn("postgres"); }
 
-// Runs make(executor) to completion; rethrows its exception.
-template <class Make>
-auto run(Make make) {
-  asio::io_context io;
-  auto fut = asio::co_spawn(io, make(io.get_executor()), asio::use_future);
-  io.run();
-  return fut.get();
-}
+using dine::test::run;
 
 inline Task<void> pause(milliseconds d) {
   asio::steady_timer t(co_await asio::this_coro::executor, d);

@@ -18,14 +18,7 @@
 
 namespace dine::redis::test {
 
-// Runs make(executor) to completion; rethrows its exception.
-template <class Make>
-auto run(Make make) {
-  asio::io_context io;
-  auto fut = asio::co_spawn(io, make(io.get_executor()), asio::use_future);
-  io.run();
-  return fut.get();
-}
+using dine::test::run;
 
 inline ClientConfig config(std::string name, milliseconds command_timeout = milliseconds(2000)) {
   auto& r = dine::test::Harness::get().redis();
