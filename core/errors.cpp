@@ -34,4 +34,8 @@ const char* default_code(ErrorKind kind) {
   return "internal";
 }
 
+bool server_side(ErrorKind kind) {
+  return kind == ErrorKind::Unavailable || kind == ErrorKind::Timeout || kind == ErrorKind::Internal;
+}
+
 }  // namespace dine

@@ -1,6 +1,11 @@
 #pragma once
 // Error categories, mapped once to HTTP statuses and JSON error codes.
-// Client-caused kinds come first; environment failures after.
+// Client-caused kinds come first; failures of the environment after; a bug last.
+//
+// An Error has two texts: what() is the plain message a client may read; detail()
+// is for the log only (hosts, ports, SQLSTATEs, the server's own words). A client
+// never sees the detail: the router logs it with the request id.
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -21,20 +26,30 @@ enum class ErrorKind {
 
 int http_status(ErrorKind kind);
 const char* default_code(ErrorKind kind);
+// Unavailable, Timeout, Internal: the environment (or a bug), not the client.
+bool server_side(ErrorKind kind);
 
 class Error : public std::runtime_error {
  public:
-  Error(ErrorKind kind, std::string code, const std::string& message)
-      : std::runtime_error(message), kind_(kind), code_(std::move(code)) {}
-  Error(ErrorKind kind, const std::string& message)
-      : Error(kind, default_code(kind), message) {}
+  Error(ErrorKind kind, std::string code, const std::string& message, std::string detail = {})
+      : std::runtime_error(message), kind_(kind), code_(std::move(code)), detail_(std::move(detail)) {}
+  Error(ErrorKind kind, const std::string& message) : Error(kind, default_code(kind), message) {}
 
   ErrorKind kind() const { return kind_; }
-  const std::string& code() const { return code_; }  // snake_case, e.g. "invalid_qty"
+  const std::string& code() const { return code_; }      // snake_case, e.g. "invalid_qty"
+  const std::string& detail() const { return detail_; }  // log only; may be empty
+  // Seconds a client should wait before retrying (the Retry-After header).
+  std::optional<int> retry_after() const { return retry_after_; }
+  Error& with_retry_after(int seconds) {
+    retry_after_ = seconds;
+    return *this;
+  }
 
  private:
   ErrorKind kind_;
   std::string code_;
+  std::string detail_;
+  std::optional<int> retry_after_;
 };
 
 inline Error bad_request(std::string code, const std::string& msg) {
@@ -46,8 +61,8 @@ inline Error not_found(std::string code, const std::string& msg) {
 inline Error conflict(std::string code, const std::string& msg) {
   return Error(ErrorKind::Conflict, std::move(code), msg);
 }
-inline Error unavailable(std::string code, const std::string& msg) {
-  return Error(ErrorKind::Unavailable, std::move(code), msg);
+inline Error unavailable(std::string code, const std::string& msg, std::string detail = {}) {
+  return Error(ErrorKind::Unavailable, std::move(code), msg, std::move(detail));
 }
 
 }  // namespace dine

@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <ctime>
 #include <map>
-#include <mutex>
 #include <regex>
 #include <stdexcept>
 
@@ -113,14 +112,19 @@ void write(Level level, std::string_view subsystem, std::string_view event, cons
 }
 
 void Logger::warn_limited(std::string_view event, const Fields& f, int per_seconds) const {
-  static std::mutex mu;
-  static std::map<std::string, std::chrono::steady_clock::time_point> last;
+  // Per thread, so a hot failure path on one worker takes no lock shared with
+  // the others: at most one line per worker, subsystem and event per period.
+  thread_local std::map<std::string, std::chrono::steady_clock::time_point, std::less<>> last;
+  if (!enabled(Level::Warn)) return;
   auto now = std::chrono::steady_clock::now();
-  {
-    std::lock_guard lock(mu);
-    auto& t = last[subsystem_ + "/" + std::string(event)];
-    if (t.time_since_epoch().count() != 0 && now - t < std::chrono::seconds(per_seconds)) return;
-    t = now;
+  std::string key;
+  key.reserve(subsystem_.size() + 1 + event.size());
+  key.append(subsystem_).push_back('/');
+  key.append(event);
+  auto [it, fresh] = last.try_emplace(std::move(key), now);
+  if (!fresh) {
+    if (now - it->second < std::chrono::seconds(per_seconds)) return;
+    it->second = now;
   }
   emit(Level::Warn, event, f);
 }

@@ -117,7 +117,8 @@ struct Attempt {
 };
 
 Error timeout_error(const std::string& where) {
-  return Error(ErrorKind::Timeout, "upstream_timeout", "upstream " + where + " timed out");
+  return Error(ErrorKind::Timeout, "upstream_timeout", "a service did not answer in time",
+               "upstream " + where + " timed out");
 }
 
 // Connects a fresh stream to host:port before the deadline.
@@ -277,7 +278,7 @@ Task<ClientResponse> run_request(std::shared_ptr<Impl> impl, ClientRequest req) 
           fresh_only = true;
           continue;
         }
-        throw Error(ErrorKind::Unavailable, "upstream_unavailable",
+        throw Error(ErrorKind::Unavailable, "upstream_unavailable", "a service is unavailable",
                     "upstream " + key + ": " + a.error);
     }
   }

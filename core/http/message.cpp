@@ -79,8 +79,11 @@ Response Response::text(int status, std::string body, std::string content_type) 
   return r;
 }
 
-Response Response::error(int status, std::string_view code, std::string_view message) {
-  return json(status, nlohmann::json{{"error", code}, {"message", message}});
+Response Response::error(int status, std::string_view code, std::string_view message,
+                         std::string_view request_id) {
+  nlohmann::json body{{"error", code}, {"message", message}};
+  if (!request_id.empty()) body["request_id"] = request_id;
+  return json(status, body);
 }
 
 }  // namespace dine::http

@@ -9,6 +9,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "core/context.hpp"
+
 namespace dine::http {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
@@ -24,7 +26,10 @@ struct Request {
   std::string query;       // "x=1"
   Headers headers;         // names lower-cased
   std::string body;
-  std::string request_id;  // X-Request-Id, generated when absent
+  // The request id (X-Request-Id, made when absent) and the deadline (the
+  // node's request_timeout_ms, or less when the caller's X-Request-Budget-Ms
+  // says so): pass it to every call the handler makes.
+  Context ctx;
   PathParams params;       // filled by the router: {"order_id", "12"}
   std::string route;       // the matched pattern, "/v1/orders/{order_id}"
 
@@ -32,6 +37,10 @@ struct Request {
   std::string_view param(std::string_view name) const;   // "" when absent
   std::optional<std::string> query_param(std::string_view name) const;  // percent-decoded
 };
+
+// The header by which a caller tells how many milliseconds of its own budget
+// are left; the callee's deadline is never later than that.
+inline constexpr std::string_view kBudgetHeader = "x-request-budget-ms";
 
 struct Response {
   int status = 200;
@@ -41,8 +50,9 @@ struct Response {
 
   static Response json(int status, const nlohmann::json& body);
   static Response text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
-  // {"error": code, "message": message}
-  static Response error(int status, std::string_view code, std::string_view message);
+  // {"error": code, "message": message[, "request_id": id]}
+  static Response error(int status, std::string_view code, std::string_view message,
+                        std::string_view request_id = {});
 };
 
 }  // namespace dine::http

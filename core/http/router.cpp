@@ -2,6 +2,9 @@
 
 #include <exception>
 
+#include <boost/asio/error.hpp>
+#include <boost/system/system_error.hpp>
+
 #include "core/errors.hpp"
 #include "core/log.hpp"
 
@@ -90,34 +93,60 @@ Router::Match Router::match(std::string_view method, std::string_view path) cons
   return m;
 }
 
+Response error_response(const Request& req, std::exception_ptr failure) {
+  const std::string& rid = req.ctx.request_id;
+  try {
+    std::rethrow_exception(failure);
+  } catch (const Error& e) {
+    if (!server_side(e.kind())) {
+      Response r = Response::error(http_status(e.kind()), e.code(), e.what(), rid);
+      if (e.retry_after()) r.headers.emplace_back("Retry-After", std::to_string(*e.retry_after()));
+      return r;
+    }
+    log::Fields f{{"route", req.route}, {"request_id", rid}, {"code", e.code()}, {"error", e.what()}};
+    if (!e.detail().empty()) f.emplace_back("detail", e.detail());
+    if (e.kind() == ErrorKind::Internal) {
+      logger().error("handler_failed", f);
+      return Response::error(500, "internal", "internal error", rid);
+    }
+    logger().warn_limited("dependency_failed", f);
+    Response r = (e.kind() == ErrorKind::Timeout && req.ctx.expired())
+                     ? Response::error(504, "request_timeout", "the request did not finish within its deadline", rid)
+                     : Response::error(http_status(e.kind()), e.code(), e.what(), rid);
+    if (e.retry_after()) r.headers.emplace_back("Retry-After", std::to_string(*e.retry_after()));
+    return r;
+  } catch (const boost::system::system_error& e) {
+    if (e.code() == boost::asio::error::operation_aborted && req.ctx.expired()) {
+      logger().warn_limited("request_timeout", {{"route", req.route}, {"request_id", rid}});
+      return Response::error(504, "request_timeout", "the request did not finish within its deadline", rid);
+    }
+    logger().error("handler_failed", {{"route", req.route}, {"request_id", rid}, {"error", e.what()}});
+  } catch (const std::exception& e) {
+    logger().error("handler_failed", {{"route", req.route}, {"request_id", rid}, {"error", e.what()}});
+  } catch (...) {
+    logger().error("handler_failed", {{"route", req.route}, {"request_id", rid}, {"error", "unknown exception"}});
+  }
+  return Response::error(500, "internal", "internal error", rid);
+}
+
 Task<Response> Router::handle(Request& req) const {
   Match m = match(req.method, req.path);
   req.route = std::move(m.pattern);
   req.params = std::move(m.params);
   if (m.handler == nullptr) {
     if (m.method_mismatch) {
-      co_return Response::error(405, "method_not_allowed",
-                                req.method + " is not allowed on " + req.path);
+      co_return Response::error(405, "method_not_allowed", req.method + " is not allowed on " + req.path,
+                                req.ctx.request_id);
     }
-    co_return Response::error(404, "not_found", "no route for " + req.path);
+    co_return Response::error(404, "not_found", "no route for " + req.path, req.ctx.request_id);
   }
+  std::exception_ptr failure;
   try {
     co_return co_await (*m.handler)(req);
-  } catch (const Error& e) {
-    if (e.kind() == ErrorKind::Internal) {
-      logger().error("handler_failed", {{"route", req.route}, {"request_id", req.request_id},
-                                        {"code", e.code()}, {"error", e.what()}});
-      co_return Response::error(500, "internal", "internal error");
-    }
-    co_return Response::error(http_status(e.kind()), e.code(), e.what());
-  } catch (const std::exception& e) {
-    logger().error("handler_failed", {{"route", req.route}, {"request_id", req.request_id},
-                                      {"error", e.what()}});
   } catch (...) {
-    logger().error("handler_failed", {{"route", req.route}, {"request_id", req.request_id},
-                                      {"error", "unknown exception"}});
+    failure = std::current_exception();
   }
-  co_return Response::error(500, "internal", "internal error");
+  co_return error_response(req, failure);
 }
 
 }  // namespace dine::http

@@ -3,6 +3,7 @@
 // {name} parameters: "/v1/orders/{order_id}/paid". A dine::Error thrown by a
 // handler becomes its JSON error response; anything else becomes a 500 without
 // details (the message goes to the log, never to the client).
+#include <exception>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -14,6 +15,13 @@
 namespace dine::http {
 
 using Handler = std::function<Task<Response>(Request&)>;
+
+// The answer to a handler that threw: a dine::Error of the client's making
+// keeps its status, code and message; a failure of a dependency keeps its code
+// and plain message and logs its detail with the request id; a deadline that
+// passed is 504 request_timeout; anything else is 500 "internal error". Every
+// error body carries the request id. Never the text of an unknown exception.
+Response error_response(const Request& req, std::exception_ptr failure);
 
 class Router {
  public:

@@ -11,6 +11,10 @@
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -56,8 +60,9 @@ struct Connection {
   std::string head;          // serialized response head, reused
   bool busy = false;         // a request has started arriving (not idle)
   bool in_handler = false;   // the router is running for it
-  bool timed_out = false;    // the sweep closed it past its request deadline
-  Deadline deadline{};       // end of the current request's budget
+  bool timed_out = false;    // the sweep cancelled its handler past the deadline
+  Deadline deadline{};       // end of the current request's budget (== req.ctx.deadline)
+  asio::cancellation_signal* cancel = nullptr;  // bound to the session coroutine
   std::list<Connection*>::iterator pos;
 };
 
@@ -156,7 +161,25 @@ class InFlightScope {
   Impl& s_;
 };
 
-void fill_request(Request& r, bhttp::request<bhttp::string_body>& msg) {
+// A request id from a caller is kept when it is short and plain (it goes into
+// logs and headers); anything else gets a fresh one.
+bool plain_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '_' || c == '.' || c == ':';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// "1500" -> 1500 ms; nullopt for anything that is not a plain number.
+std::optional<long> parse_budget(std::string_view v) {
+  if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+  return std::stol(std::string(v));
+}
+
+void fill_request(Request& r, bhttp::request<bhttp::string_body>& msg, Deadline deadline) {
   r.method.assign(msg.method_string());
   r.target.assign(msg.target());
   std::string_view target = r.target;
@@ -164,7 +187,7 @@ void fill_request(Request& r, bhttp::request<bhttp::string_body>& msg) {
   r.path.assign(target.substr(0, q));
   r.query.assign(q == std::string_view::npos ? std::string_view{} : target.substr(q + 1));
   std::size_t n = 0;
-  std::string_view request_id;
+  std::string_view request_id, budget;
   for (const auto& f : msg) {
     if (n == r.headers.size()) r.headers.emplace_back();
     auto& [name, value] = r.headers[n++];
@@ -176,13 +199,16 @@ void fill_request(Request& r, bhttp::request<bhttp::string_body>& msg) {
     }
     value.assign(f.value());
     if (name == "x-request-id") request_id = value;
+    if (name == kBudgetHeader) budget = value;
   }
   r.headers.resize(n);
-  if (!request_id.empty() && request_id.size() <= 128) {
-    r.request_id.assign(request_id);
+  if (plain_request_id(request_id)) {
+    r.ctx.request_id.assign(request_id);
   } else {
-    r.request_id = wire::new_request_id();
+    r.ctx.request_id = wire::new_request_id();
   }
+  if (auto ms = parse_budget(budget)) deadline = std::min(deadline, Clock::now() + milliseconds(*ms));
+  r.ctx.deadline = deadline;
   r.body = std::move(msg.body());
   r.params.clear();
   r.route.clear();
@@ -192,8 +218,8 @@ void fill_request(Request& r, bhttp::request<bhttp::string_body>& msg) {
 // gently: half-close and drain what the client still sends, so it reads the
 // answer instead of a reset. Awaited at once by the session that owns `c`.
 Task<void> reject(Impl& s, Connection& c, int status, std::string_view code, std::string message) {
-  Response res = Response::error(status, code, message);
   std::string request_id = wire::new_request_id();
+  Response res = Response::error(status, code, message, request_id);
   wire::write_head(c.head, {.status = status,
                             .content_type = res.content_type,
                             .content_length = res.body.size(),
@@ -216,8 +242,9 @@ Task<void> reject(Impl& s, Connection& c, int status, std::string_view code, std
   }
 }
 
-Task<void> run_session(std::shared_ptr<Impl> self, tcp::socket socket) {
+Task<void> run_session(std::shared_ptr<Impl> self, tcp::socket socket, asio::cancellation_signal* cancel) {
   Connection conn(std::move(socket));
+  conn.cancel = cancel;
   ConnectionScope scope(*self, conn);
   const ServerLimits& limits = self->limits;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser;
@@ -269,7 +296,8 @@ Task<void> run_session(std::shared_ptr<Impl> self, tcp::socket socket) {
 
     auto& msg = parser->get();
     const bool http10 = msg.version() == 10;
-    fill_request(conn.req, msg);
+    fill_request(conn.req, msg, conn.deadline);
+    conn.deadline = conn.req.ctx.deadline;  // a caller's budget may shorten it
     Response res;
     {
       InFlightScope in_flight(*self);
@@ -278,17 +306,19 @@ Task<void> run_session(std::shared_ptr<Impl> self, tcp::socket socket) {
       conn.in_handler = false;
     }
     if (conn.timed_out) {
-      self->stats.record(conn.req.route, conn.req.method, 504,
-                         std::chrono::duration<double>(Clock::now() - started).count());
-      co_return;
+      // The sweep cancelled the handler (its queries and calls stopped with
+      // it); the client gets a clean 504 and the connection closes.
+      co_await asio::this_coro::reset_cancellation_state();
+      res = Response::error(504, "request_timeout", "the request did not finish within its deadline",
+                            conn.req.ctx.request_id);
     }
 
-    const bool keep_alive = msg.keep_alive() && !self->stopping;
+    const bool keep_alive = msg.keep_alive() && !self->stopping && !conn.timed_out;
     const bool head_only = conn.req.method == "HEAD";
     wire::write_head(conn.head, {.status = res.status,
                                  .content_type = res.content_type,
                                  .content_length = res.body.size(),
-                                 .request_id = conn.req.request_id,
+                                 .request_id = conn.req.ctx.request_id,
                                  .extra = &res.headers,
                                  .keep_alive = keep_alive,
                                  .http10 = http10});
@@ -316,15 +346,29 @@ Task<void> accept_loop(std::shared_ptr<Impl> self) {
     self->accepted.fetch_add(1, std::memory_order_relaxed);
     error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    spawn_logged(self->ex, run_session(self, std::move(socket)), "http session");
+    // Each session has its own cancellation signal: the sweep emits it when the
+    // handler outlives its deadline. The completion handler owns the signal, so
+    // it outlives the coroutine frame that uses its slot.
+    auto cancel = std::make_shared<asio::cancellation_signal>();
+    asio::co_spawn(self->ex, run_session(self, std::move(socket), cancel.get()),
+                   asio::bind_cancellation_slot(cancel->slot(), [cancel](std::exception_ptr e) {
+                     if (!e) return;
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& ex) {
+                       logger().warn_limited("session_failed", {{"error", ex.what()}});
+                     } catch (...) {
+                     }
+                   }));
   }
 }
 
-// Closes connections whose handler ran past the request deadline (reading and
-// writing are bounded by the stream's own expiry).
+// Cancels handlers that ran past their request deadline (asio cancellation:
+// the query, Redis command or HTTP call they wait on stops too). Reading and
+// writing are bounded by the stream's own expiry.
 Task<void> sweep_loop(std::shared_ptr<Impl> self) {
   const milliseconds period =
-      std::clamp(self->limits.request_timeout / 4, milliseconds(10), milliseconds(1000));
+      std::clamp(self->limits.request_timeout / 10, milliseconds(10), milliseconds(100));
   while (!(self->stopping && self->drained())) {
     self->sweep_timer.expires_after(period);
     co_await self->sweep_timer.async_wait(use_tuple);
@@ -333,8 +377,8 @@ Task<void> sweep_loop(std::shared_ptr<Impl> self) {
       if (c->in_handler && !c->timed_out && now >= c->deadline) {
         c->timed_out = true;
         logger().warn_limited("request_timeout", {{"route", c->req.route},
-                                                  {"request_id", c->req.request_id}});
-        c->stream.close();
+                                                  {"request_id", c->req.ctx.request_id}});
+        c->cancel->emit(asio::cancellation_type::terminal);
       }
     }
   }

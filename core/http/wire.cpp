@@ -1,7 +1,6 @@
 #include "core/http/wire.hpp"
 
 #include <cstdint>
-#include <random>
 
 namespace dine::http::wire {
 
@@ -34,15 +33,6 @@ std::string_view reason(int status) {
     case 504: return "Gateway Timeout";
     default: return "Unknown";
   }
-}
-
-std::string new_request_id() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char kHex[] = "0123456789abcdef";
-  uint64_t v = rng();
-  std::string s(16, '0');
-  for (int i = 15; i >= 0; --i, v >>= 4) s[i] = kHex[v & 15];
-  return s;
 }
 
 namespace {

@@ -4,14 +4,14 @@
 #include <string>
 #include <string_view>
 
+#include "core/context.hpp"
 #include "core/http/message.hpp"
 
 namespace dine::http::wire {
 
 std::string_view reason(int status);  // "OK", "Not Found", ...; "Unknown" otherwise
 
-// 16 random lower-case hex digits.
-std::string new_request_id();
+using dine::new_request_id;  // core/context.hpp
 
 struct Head {
   int status = 200;

@@ -119,18 +119,21 @@ struct Connection::Impl {
   [[noreturn]] void lost(const std::string& why) {
     broken = true;
     track_socket(false);
-    throw Error(ErrorKind::Unavailable, "db_unavailable", "connection to " + masked + " lost: " + why);
+    throw Error(ErrorKind::Unavailable, "db_unavailable", "the database connection was lost",
+                "connection to " + masked + " lost: " + why);
   }
   [[noreturn]] void lost() { lost(trimmed(PQerrorMessage(conn))); }
 
   [[noreturn]] void timed_out() {
     broken = true;  // a command is still running on the server: never reuse
-    throw Error(ErrorKind::Timeout, "db_timeout", "query deadline passed on " + masked);
+    throw Error(ErrorKind::Timeout, "db_timeout", "the database did not answer in time",
+                "query deadline passed on " + masked);
   }
 
   void check_usable() const {
     if (broken) {
-      throw Error(ErrorKind::Unavailable, "db_unavailable", "connection to " + masked + " is broken");
+      throw Error(ErrorKind::Unavailable, "db_unavailable", "the database connection was lost",
+                  "connection to " + masked + " is broken");
     }
   }
 
@@ -172,7 +175,8 @@ struct Connection::Impl {
   void sent(int ok) {
     if (ok) return;
     if (PQstatus(conn) == CONNECTION_BAD) lost();
-    throw Error(ErrorKind::Internal, "db_error", "libpq refused the command: " + trimmed(PQerrorMessage(conn)));
+    throw Error(ErrorKind::Internal, "db_error", "internal error",
+                "libpq refused the command on " + masked + ": " + trimmed(PQerrorMessage(conn)));
   }
 
   // Flushes the command and reads every result until libpq returns NULL.
@@ -200,7 +204,7 @@ struct Connection::Impl {
         case PGRES_COPY_OUT:
         case PGRES_COPY_BOTH:
           broken = true;  // COPY is not supported here; the protocol state is unknown
-          throw Error(ErrorKind::Internal, "db_error", "COPY is not supported by dine::pg::Connection");
+          throw Error(ErrorKind::Internal, "db_error", "internal error", "COPY is not supported by dine::pg::Connection");
         default:
           last = std::move(res);
       }
@@ -218,7 +222,8 @@ Task<std::unique_ptr<Connection>> Connection::connect(asio::any_io_executor ex, 
                                                       Deadline deadline) {
   auto impl = std::make_unique<Impl>(ex, log::mask_dsn(dsn));
   auto fail = [&](const std::string& why) {
-    return Error(ErrorKind::Unavailable, "db_unavailable", "cannot connect to " + impl->masked + ": " + why);
+    return Error(ErrorKind::Unavailable, "db_unavailable", "the database is unavailable",
+                 "cannot connect to " + impl->masked + ": " + why);
   };
   impl->conn = PQconnectStart(dsn.c_str());
   if (!impl->conn) throw fail("out of memory");

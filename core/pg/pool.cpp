@@ -19,7 +19,9 @@ const log::Logger& logger() {
 }
 
 // Thrown to coroutines that outlive their pool: touches nothing of the pool.
-Error pool_gone() { return Error(ErrorKind::Unavailable, "db_unavailable", "database pool shut down"); }
+Error pool_gone() {
+  return Error(ErrorKind::Unavailable, "db_unavailable", "the database is unavailable", "database pool shut down");
+}
 
 }  // namespace
 
@@ -97,9 +99,10 @@ Task<Lease> Pool::acquire() {
     auto it = std::find(waiters_.begin(), waiters_.end(), w);
     if (it != waiters_.end()) waiters_.erase(it);
     ++stats_.acquire_timeouts;
-    throw Error(ErrorKind::Unavailable, "db_overloaded",
+    throw Error(ErrorKind::Unavailable, "db_overloaded", "the database has no free connection",
                 "no connection of pool " + cfg_.name + " freed up within " +
-                    std::to_string(cfg_.acquire_timeout.count()) + " ms");
+                    std::to_string(cfg_.acquire_timeout.count()) + " ms")
+        .with_retry_after(1);
   }
 }
 
@@ -118,7 +121,7 @@ Task<Lease> Pool::connect_new(std::shared_ptr<bool> alive) {
     ++stats_.connect_failures;
     logger().warn_limited("connect_failed", {{"pool", cfg_.name}, {"error", failure}});
     pass_slot();  // the next waiter tries too, rather than waiting out its deadline
-    throw Error(ErrorKind::Unavailable, "db_unavailable", failure);
+    throw Error(ErrorKind::Unavailable, "db_unavailable", "the database is unavailable", failure).with_retry_after(1);
   }
   co_return Lease(this, std::move(conn));
 }

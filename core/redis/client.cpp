@@ -19,7 +19,7 @@ namespace {
 constexpr milliseconds kReconnectBackoff{250};
 
 Error unavailable_error(const std::string& what) {
-  return Error(ErrorKind::Unavailable, "redis_unavailable", what);
+  return Error(ErrorKind::Unavailable, "redis_unavailable", "a Redis server is unavailable", what);
 }
 
 // One command on the wire. The hiredis callback fills it in and cancels the
@@ -150,7 +150,8 @@ Task<Reply> await_reply(ImplPtr self, RequestPtr req) {
       ++self->fig.errors;
       self->log.warn_limited("redis_timeout", {{"client", self->cfg.name}});
       self->drop(req->conn.lock());
-      throw Error(ErrorKind::Timeout, "redis_timeout", "redis " + self->cfg.name + " command timed out");
+      throw Error(ErrorKind::Timeout, "redis_timeout", "a Redis server did not answer in time",
+                  "redis " + self->cfg.name + " command timed out");
     }
     case Request::State::Lost:
     case Request::State::TimedOut:
@@ -184,7 +185,7 @@ Task<std::string> run_xadd(ImplPtr self, std::string stream,
   }
   Reply r = co_await run_command(self, std::move(argv));
   if (r.type != Reply::Type::String)
-    throw Error(ErrorKind::Internal, "redis_error", "XADD failed: " + r.str);
+    throw Error(ErrorKind::Internal, "redis_error", "internal error", "XADD failed: " + r.str);
   co_return std::move(r.str);
 }
 

@@ -57,14 +57,15 @@ Task<std::size_t> OutboxRelay::relay_batch(RelaySession& s) {
   for (int i = 0; i < rows.rows(); ++i) {
     cmds.push_back({"XADD", events::kStream, "*", "type", std::string(rows.text(i, "event_type")), "order_id",
                     std::string(rows.text(i, "order_id")), "data", std::string(rows.text(i, "payload"))});
-    ids += (i ? "," : "") + std::string(rows.text(i, "id"));
+    if (i > 0) ids.push_back(',');
+    ids.append(rows.text(i, "id"));
   }
   ids += "}";
   // If Redis fails here the transaction is abandoned (the connection is dropped
   // by the caller), the locks go, and the rows are claimed again later.
   auto replies = co_await mq_.pipeline(std::move(cmds));
   for (const auto& r : replies)
-    if (r.is_error()) throw Error(ErrorKind::Unavailable, "redis_error", "XADD failed: " + r.str);
+    if (r.is_error()) throw Error(ErrorKind::Unavailable, "redis_error", "a Redis server refused a write", "XADD failed: " + r.str);
   pg::Params sent{ids};
   co_await s.conn->execute(sql::kMarkSent, sent, deadline);
   co_await s.conn->simple("COMMIT", deadline);
