@@ -5,6 +5,8 @@
 #include "cli/commands.hpp"
 #include "core/http/bench_server.hpp"
 #include "core/log.hpp"
+#include "core/runtime/node_lock.hpp"
+#include "core/runtime/runtime.hpp"
 #include "server/registry.hpp"
 
 namespace dine::cli {
@@ -18,12 +20,13 @@ struct ServeArgs {
 
 std::string known_roles() {
   std::string s;
-  for (const auto& r : server::roles()) s += (s.empty() ? "" : ", ") + std::string(r.name);
+  for (const auto* r : server::roles())
+    if (!r->hidden) s += (s.empty() ? "" : ", ") + r->name;
   return s;
 }
 
 void serve(const Globals& g, const ServeArgs& a) {
-  const server::Role* role = server::find_role(a.role);
+  const runtime::RoleDescriptor* role = server::find_role(a.role);
   if (!role) throw Failure{fmt::format("unknown role '{}'; fix: use one of: {}", a.role, known_roles()), 2};
   Topology topo = load_topology(g.topology_path);
   const Node* node = nullptr;
@@ -50,7 +53,13 @@ void serve(const Globals& g, const ServeArgs& a) {
         throw Failure{fmt::format("DINE_THREADS={} is not a number 1..256; fix: unset it or set e.g. 2", v), 2};
       opts.threads = std::stoi(v);
     }
-  runtime::run(topo, *node, opts, role->make(topo, *node));
+  int rc = 0;
+  try {
+    rc = runtime::run(topo, *node, *role, opts);
+  } catch (const runtime::NodeTaken& e) {
+    throw Failure{e.what(), 1};
+  }
+  if (rc != 0) throw Failure{fmt::format("node {} stopped with errors", node->id), rc};
 }
 
 }  // namespace

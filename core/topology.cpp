@@ -1,5 +1,9 @@
 #include "core/topology.hpp"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -8,6 +12,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/config.hpp"
 #include "core/embedded.hpp"
 
 namespace dine {
@@ -17,94 +22,29 @@ using nlohmann::json;
 
 constexpr const char* kEmbeddedSource = "<embedded deploy/local.json>";
 
-// Reads typed values out of one JSON object, naming file and key in every error
-// and rejecting keys it does not know (a typo must not silently fall back).
-class Reader {
- public:
-  Reader(const json& obj, std::string source, std::string path)
-      : obj_(obj), source_(std::move(source)), path_(std::move(path)) {
-    if (!obj_.is_object()) fail(path_, "must be an object", "write it as {...}");
-  }
-
-  [[noreturn]] void fail(const std::string& key, const std::string& what, const std::string& fix) const {
-    throw TopologyError(fmt::format("{}: {}: {}; fix: {}", source_, key, what, fix));
-  }
-  std::string key(const std::string& k) const { return path_.empty() ? k : path_ + "." + k; }
-  const json* get(const std::string& k) {
-    seen_.insert(k);
-    auto it = obj_.find(k);
-    return it == obj_.end() ? nullptr : &*it;
-  }
-
-  std::string str(const std::string& k, std::optional<std::string> dflt = std::nullopt) {
-    const json* v = get(k);
-    if (!v) {
-      if (dflt) return *dflt;
-      fail(key(k), "is missing", fmt::format("add \"{}\": \"...\"", k));
-    }
-    if (!v->is_string()) fail(key(k), "must be a string", fmt::format("write \"{}\": \"...\"", k));
-    return v->get<std::string>();
-  }
-  int integer(const std::string& k, std::optional<int> dflt, int lo, int hi) {
-    const json* v = get(k);
-    if (!v) {
-      if (dflt) return *dflt;
-      fail(key(k), "is missing", fmt::format("add \"{}\": <number {}..{}>", k, lo, hi));
-    }
-    if (!v->is_number_integer()) fail(key(k), "must be an integer", fmt::format("write a number {}..{}", lo, hi));
-    auto n = v->get<int64_t>();
-    if (n < lo || n > hi) fail(key(k), fmt::format("is {}, out of range", n), fmt::format("use {}..{}", lo, hi));
-    return static_cast<int>(n);
-  }
-  bool boolean(const std::string& k, bool dflt) {
-    const json* v = get(k);
-    if (!v) return dflt;
-    if (!v->is_boolean()) fail(key(k), "must be true or false", "write true or false");
-    return v->get<bool>();
-  }
-  std::vector<std::string> strings(const std::string& k, bool required) {
-    const json* v = get(k);
-    std::vector<std::string> out;
-    if (!v) {
-      if (required) fail(key(k), "is missing", fmt::format("add \"{}\": [\"...\"]", k));
-      return out;
-    }
-    if (v->is_string()) return {v->get<std::string>()};
-    if (!v->is_array()) fail(key(k), "must be a list of strings", fmt::format("write \"{}\": [\"...\"]", k));
-    for (const auto& e : *v) {
-      if (!e.is_string()) fail(key(k), "must be a list of strings", "quote every entry");
-      out.push_back(e.get<std::string>());
-    }
-    return out;
-  }
-  void reject_unknown() const {
-    for (auto it = obj_.begin(); it != obj_.end(); ++it)
-      if (!seen_.count(it.key()))
-        fail(key(it.key()), "is not a known key", "remove it or check its spelling (see deploy/local.json)");
-  }
-  const std::string& source() const { return source_; }
-
- private:
-  const json& obj_;
-  std::string source_;
-  std::string path_;
-  std::set<std::string> seen_;
-};
+using config::Reader;
 
 Limits read_limits(const json& obj, const std::string& source, const std::string& path, Limits l) {
   Reader r(obj, source, path);
   l.body_bytes = r.integer("body_bytes", static_cast<int>(l.body_bytes), 256, 64 << 20);
   l.header_bytes = r.integer("header_bytes", static_cast<int>(l.header_bytes), 256, 1 << 20);
   l.idle_timeout_ms = r.integer("idle_timeout_ms", l.idle_timeout_ms, 10, 3'600'000);
+  l.client_idle_timeout_ms = r.integer("client_idle_timeout_ms", l.client_idle_timeout_ms, 0, 3'600'000);
   l.request_timeout_ms = r.integer("request_timeout_ms", l.request_timeout_ms, 10, 3'600'000);
+  l.max_in_flight = r.integer("max_in_flight", l.max_in_flight, 0, 10'000'000);
   l.db_pool_size = r.integer("db_pool_size", l.db_pool_size, 1, 1000);
   l.db_acquire_timeout_ms = r.integer("db_acquire_timeout_ms", l.db_acquire_timeout_ms, 1, 600'000);
   l.db_query_timeout_ms = r.integer("db_query_timeout_ms", l.db_query_timeout_ms, 1, 600'000);
+  l.db_connect_timeout_ms = r.integer("db_connect_timeout_ms", l.db_connect_timeout_ms, 1, 600'000);
+  l.db_statement_timeout_ms = r.integer("db_statement_timeout_ms", l.db_statement_timeout_ms, 0, 3'600'000);
+  l.db_lock_timeout_ms = r.integer("db_lock_timeout_ms", l.db_lock_timeout_ms, 0, 3'600'000);
+  l.db_idle_in_tx_timeout_ms = r.integer("db_idle_in_tx_timeout_ms", l.db_idle_in_tx_timeout_ms, 0, 3'600'000);
   l.redis_timeout_ms = r.integer("redis_timeout_ms", l.redis_timeout_ms, 1, 600'000);
-  l.max_amount_cents = r.integer("max_amount_cents", l.max_amount_cents, 1, 2'000'000'000);
-  l.max_items = r.integer("max_items", l.max_items, 1, 10'000);
-  l.max_qty = r.integer("max_qty", l.max_qty, 1, 1'000'000);
   r.reject_unknown();
+  if (l.client_idle_ms() >= l.idle_timeout_ms)
+    r.fail(r.key("client_idle_timeout_ms"), fmt::format("is {} ms, not below idle_timeout_ms ({} ms)",
+                                                         l.client_idle_ms(), l.idle_timeout_ms),
+           "a client must drop an idle keep-alive connection before the server does: make it smaller");
   return l;
 }
 
@@ -145,6 +85,10 @@ Node read_node(const json& obj, const std::string& source, const std::string& pa
         Reader ur(*u, source, r.key("uses"));
         for (auto it = u->begin(); it != u->end(); ++it) n.uses[it.key()] = ur.strings(it.key(), true);
       }
+      if (const json* c = r.get("config")) {
+        if (!c->is_object()) r.fail(r.key("config"), "must be an object", "write \"config\": {...}");
+        n.config = c->dump();
+      }
       break;
     }
   }
@@ -170,11 +114,25 @@ void validate(const Topology& t) {
   }
   for (const auto& n : t.nodes)
     for (const auto& [purpose, deps] : n.uses)
-      for (const auto& d : deps)
-        if (!ids.count(d))
+      for (const auto& d : deps) {
+        const Node* dep = t.find(d);
+        if (!dep)
           throw TopologyError(fmt::format("{}: nodes.{}.uses.{}: \"{}\" is not a node of this topology; fix: "
                                           "add a node with that id or correct the name",
                                           t.source, n.id, purpose, d));
+        // A client must drop an idle keep-alive connection before the server
+        // does, or a request sent as the server closes fails (a 5xx for a user).
+        if (dep->kind == NodeKind::Dine && n.limits.client_idle_ms() >= dep->limits.idle_timeout_ms)
+          throw TopologyError(fmt::format(
+              "{}: nodes.{}.limits.client_idle_timeout_ms: {} ms is not below the idle_timeout_ms of {} ({} ms) "
+              "it calls; fix: lower the client's or raise the server's",
+              t.source, n.id, n.limits.client_idle_ms(), d, dep->limits.idle_timeout_ms));
+      }
+}
+
+bool is_ip_literal(const std::string& host) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
 std::string read_file(const std::string& path) {
@@ -229,20 +187,55 @@ std::vector<const Node*> Topology::by_role(const std::string& role) const {
   return out;
 }
 
+DsnOptions DsnOptions::for_pools(const std::string& node_id, const Limits& l) {
+  DsnOptions o;
+  o.application_name = node_id;
+  o.connect_timeout_ms = l.db_connect_timeout_ms;
+  o.statement_timeout_ms = l.statement_timeout_ms();
+  o.lock_timeout_ms = l.db_lock_timeout_ms;
+  o.idle_in_tx_timeout_ms = l.db_idle_in_tx_timeout_ms;
+  o.client_check_ms = 1000;
+  return o;
+}
+
+namespace {
+// libpq: a quoted value escapes ' and \ with a backslash.
+std::string dsn_quote(std::string_view v) {
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\'' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('\'');
+  return out;
+}
+}  // namespace
+
 std::string Topology::dsn(const Node& pg, const std::string& database) const {
+  static const DsnOptions defaults;
+  return dsn(pg, database, defaults);
+}
+
+std::string Topology::dsn(const Node& pg, const std::string& database, const DsnOptions& o) const {
   std::string password = pg.password;
   if (password.empty())
     if (const char* p = std::getenv("DINE_PG_PASSWORD")) password = p;
-  std::string dsn = fmt::format("host={} port={} dbname={} user={} connect_timeout=3 application_name=dine",
-                                pg.host, pg.port, database, pg.user);
-  if (!password.empty()) {
-    std::string quoted;  // libpq: a quoted value escapes ' and \ with a backslash
-    for (char c : password) {
-      if (c == '\'' || c == '\\') quoted.push_back('\\');
-      quoted.push_back(c);
-    }
-    dsn += fmt::format(" password='{}'", quoted);
-  }
+  std::string dsn = fmt::format("host={} port={} dbname={} user={} application_name={}", dsn_quote(pg.host), pg.port,
+                                dsn_quote(database), dsn_quote(pg.user), dsn_quote(o.application_name));
+  if (!pg.ip.empty() && pg.ip != pg.host) dsn += " hostaddr=" + dsn_quote(pg.ip);
+  // libpq's own connect_timeout counts whole seconds, at least 2.
+  if (o.connect_timeout_ms > 0) dsn += fmt::format(" connect_timeout={}", std::max(2, (o.connect_timeout_ms + 999) / 1000));
+  if (o.keepalives) dsn += " keepalives=1 keepalives_idle=10 keepalives_interval=5 keepalives_count=2 tcp_user_timeout=20000";
+  std::string options;
+  auto set = [&](const char* name, int ms) {
+    if (ms > 0) options += fmt::format("{}-c {}={}", options.empty() ? "" : " ", name, ms);
+  };
+  set("statement_timeout", o.statement_timeout_ms);
+  set("lock_timeout", o.lock_timeout_ms);
+  set("idle_in_transaction_session_timeout", o.idle_in_tx_timeout_ms);
+  set("client_connection_check_interval", o.client_check_ms);
+  if (!options.empty()) dsn += " options=" + dsn_quote(options);
+  if (!password.empty()) dsn += " password=" + dsn_quote(password);
   return dsn;
 }
 
@@ -301,6 +294,14 @@ Topology parse_topology(const std::string& text, const std::string& source) {
   t.secret = r.str("secret", "");
   Limits defaults;
   if (const json* l = r.get("limits")) defaults = read_limits(*l, source, "limits", defaults);
+  if (const json* roles = r.get("roles")) {
+    if (!roles->is_object()) r.fail("roles", "must be an object", "write \"roles\": {\"order\": {...}}");
+    for (auto it = roles->begin(); it != roles->end(); ++it) {
+      if (!it->is_object())
+        r.fail("roles." + it.key(), "must be an object", "write \"" + it.key() + "\": {...}");
+      t.roles[it.key()] = it->dump();
+    }
+  }
   const json* nodes = r.get("nodes");
   if (!nodes || !nodes->is_array() || nodes->empty())
     r.fail("nodes", "must be a non-empty list", "list the nodes: [{\"id\": ..., \"kind\": ..., ...}]");
@@ -328,7 +329,40 @@ Topology load_topology(const std::string& path_in) {
     t = parse_topology(read_file(path), path);
   }
   if (const char* secret = std::getenv("DINE_SECRET"); secret && *secret) t.secret = secret;
+  resolve_hosts(t);
   return t;
+}
+
+void resolve_hosts(Topology& t) {
+  for (auto& n : t.nodes) {
+    if (is_ip_literal(n.host)) {
+      n.ip = n.host;
+      continue;
+    }
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    int rc = getaddrinfo(n.host.c_str(), nullptr, &hints, &res);
+    if (rc != 0 || !res)
+      throw TopologyError(fmt::format("{}: nodes.{}.host: \"{}\" does not resolve ({}); fix: use an IP address "
+                                      "or a name this machine can resolve",
+                                      t.source, n.id, n.host, gai_strerror(rc)));
+    // Prefer IPv4 (loopback setups), else the first answer.
+    const addrinfo* pick = res;
+    for (const addrinfo* a = res; a; a = a->ai_next)
+      if (a->ai_family == AF_INET) {
+        pick = a;
+        break;
+      }
+    char buf[INET6_ADDRSTRLEN] = {};
+    const void* addr = pick->ai_family == AF_INET
+                           ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(pick->ai_addr)->sin_addr)
+                           : static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(pick->ai_addr)->sin6_addr);
+    inet_ntop(pick->ai_family, addr, buf, sizeof buf);
+    freeaddrinfo(res);
+    n.ip = buf;
+  }
 }
 
 }  // namespace dine

@@ -2,24 +2,44 @@
 
 #include <array>
 
+#include <fmt/format.h>
+
 #include "server/order/role.hpp"
 
 namespace dine::server {
 namespace {
 
-const std::array<Role, 1> kRoles = {{
-    {"order", "orders on 4 PostgreSQL shards, state machine, outbox relay to the dine:orders stream",
-     order::make_role},
-}};
+const std::array<const runtime::RoleDescriptor*, 1>& all() {
+  static const std::array<const runtime::RoleDescriptor*, 1> kRoles = {&order::role()};
+  return kRoles;
+}
 
 }  // namespace
 
-std::span<const Role> roles() { return kRoles; }
+std::span<const runtime::RoleDescriptor* const> roles() { return all(); }
 
-const Role* find_role(std::string_view name) {
-  for (const auto& r : kRoles)
-    if (r.name == name) return &r;
+const runtime::RoleDescriptor* find_role(std::string_view name) {
+  for (const auto* r : all())
+    if (r->name == name) return r;
   return nullptr;
+}
+
+void check_topology(const Topology& topo) {
+  for (const Node& n : topo.nodes) {
+    if (n.kind != NodeKind::Dine) continue;
+    const runtime::RoleDescriptor* r = find_role(n.role);
+    if (!r) {
+      std::string known;
+      for (const auto* d : all()) known += (known.empty() ? "" : ", ") + d->name;
+      throw TopologyError(fmt::format("{}: nodes.{}.role: \"{}\" is not a role of dine; fix: use one of: {}",
+                                      topo.source, n.id, n.role, known));
+    }
+    runtime::check_node(*r, topo, n);
+  }
+  for (const auto& [name, section] : topo.roles)
+    if (!find_role(name))
+      throw TopologyError(fmt::format("{}: roles.{}: no such role; fix: remove the section or check its spelling",
+                                      topo.source, name));
 }
 
 }  // namespace dine::server

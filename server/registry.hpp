@@ -1,20 +1,17 @@
 #pragma once
 // The roles `dine serve` can run: a list, one entry per role folder.
-#include <functional>
 #include <span>
 #include <string_view>
 
-#include "core/runtime/runtime.hpp"
+#include "core/runtime/role.hpp"
 
 namespace dine::server {
 
-struct Role {
-  std::string_view name;
-  std::string_view summary;
-  std::function<std::function<void(runtime::Worker&)>(const Topology&, const Node&)> make;
-};
+std::span<const runtime::RoleDescriptor* const> roles();
+const runtime::RoleDescriptor* find_role(std::string_view name);
 
-std::span<const Role> roles();
-const Role* find_role(std::string_view name);
+// Checks every dine node of the topology against its role (config section,
+// dependencies). Throws TopologyError naming the file, the key and the fix.
+void check_topology(const Topology& topo);
 
 }  // namespace dine::server

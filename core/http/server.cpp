@@ -187,7 +187,7 @@ void fill_request(Request& r, bhttp::request<bhttp::string_body>& msg, Deadline 
   r.path.assign(target.substr(0, q));
   r.query.assign(q == std::string_view::npos ? std::string_view{} : target.substr(q + 1));
   std::size_t n = 0;
-  std::string_view request_id, budget;
+  std::size_t id_at = SIZE_MAX, budget_at = SIZE_MAX;  // indices: a growing vector moves the strings
   for (const auto& f : msg) {
     if (n == r.headers.size()) r.headers.emplace_back();
     auto& [name, value] = r.headers[n++];
@@ -198,10 +198,12 @@ void fill_request(Request& r, bhttp::request<bhttp::string_body>& msg, Deadline 
       name[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
     }
     value.assign(f.value());
-    if (name == "x-request-id") request_id = value;
-    if (name == kBudgetHeader) budget = value;
+    if (name == "x-request-id") id_at = n - 1;
+    if (name == kBudgetHeader) budget_at = n - 1;
   }
   r.headers.resize(n);
+  std::string_view request_id = id_at < n ? std::string_view(r.headers[id_at].second) : std::string_view();
+  std::string_view budget = budget_at < n ? std::string_view(r.headers[budget_at].second) : std::string_view();
   if (plain_request_id(request_id)) {
     r.ctx.request_id.assign(request_id);
   } else {

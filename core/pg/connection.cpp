@@ -6,6 +6,7 @@
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <unordered_set>
 
@@ -36,6 +37,23 @@ std::string error_text(const PGresult* res) {
   }
   return s;
 }
+
+// Marks a connection broken when a command's results were not read to the end
+// (an exception left finish() early). A class with a constructor: GCC 12
+// miscompiles aggregate-initialised locals with destructors in coroutines.
+class BreakUnlessDone {
+ public:
+  explicit BreakUnlessDone(bool& broken) : broken_(broken) {}
+  ~BreakUnlessDone() {
+    if (!done) broken_ = true;
+  }
+  BreakUnlessDone(const BreakUnlessDone&) = delete;
+  BreakUnlessDone& operator=(const BreakUnlessDone&) = delete;
+  bool done = false;
+
+ private:
+  bool& broken_;
+};
 
 // One coroutine at a time per connection: libpq allows one command in flight.
 class BusyGuard {
@@ -76,6 +94,7 @@ struct Connection::Impl {
   std::string masked;
   bool broken = false;
   bool busy = false;
+  bool in_flight = false;  // a command was sent and its results are not all read
 
   // Server notices go to our log, not stderr. A FATAL arriving while idle is
   // a backend's last words (terminated, server shutting down): the
@@ -118,6 +137,7 @@ struct Connection::Impl {
 
   [[noreturn]] void lost(const std::string& why) {
     broken = true;
+    in_flight = false;  // the server side is gone with it: nothing to cancel
     track_socket(false);
     throw Error(ErrorKind::Unavailable, "db_unavailable", "the database connection was lost",
                 "connection to " + masked + " lost: " + why);
@@ -130,6 +150,14 @@ struct Connection::Impl {
                 "query deadline passed on " + masked);
   }
 
+  // The coroutine waiting on this connection was cancelled (its request
+  // passed its deadline): the command may still run on the server.
+  [[noreturn]] void cancelled() {
+    broken = true;
+    throw Error(ErrorKind::Timeout, "db_timeout", "the database did not answer in time",
+                "query cancelled by its caller on " + masked);
+  }
+
   void check_usable() const {
     if (broken) {
       throw Error(ErrorKind::Unavailable, "db_unavailable", "the database connection was lost",
@@ -137,26 +165,33 @@ struct Connection::Impl {
     }
   }
 
-  // Waits for the socket (readable and/or writable) or the deadline, whichever first.
+  // Waits for the socket (readable and/or writable) or the deadline, whichever
+  // first. A cancelled caller (asio cancellation of the awaiting coroutine)
+  // throws at once and leaves the connection broken.
   Task<Ready> wait(bool want_read, bool want_write, Deadline deadline) {
     using asio::posix::descriptor_base;
     namespace asx = asio::experimental;
     if (!sock) lost("socket closed");
+    asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
+    if (cs.cancelled() != asio::cancellation_type::none) cancelled();
     timer.expires_at(deadline);
+    Ready ready;
     if (want_read && want_write) {
       auto [order, e1, e2, e3] =
           co_await asx::make_parallel_group(sock->async_wait(descriptor_base::wait_read, asio::deferred),
                                            sock->async_wait(descriptor_base::wait_write, asio::deferred),
                                            timer.async_wait(asio::deferred))
               .async_wait(asx::wait_for_one(), asio::use_awaitable);
-      co_return order[0] == 0 ? Ready::read : order[0] == 1 ? Ready::write : Ready::timeout;
+      ready = order[0] == 0 ? Ready::read : order[0] == 1 ? Ready::write : Ready::timeout;
+    } else {
+      auto what = want_read ? descriptor_base::wait_read : descriptor_base::wait_write;
+      auto [order, e1, e2] =
+          co_await asx::make_parallel_group(sock->async_wait(what, asio::deferred), timer.async_wait(asio::deferred))
+              .async_wait(asx::wait_for_one(), asio::use_awaitable);
+      ready = order[0] == 1 ? Ready::timeout : want_read ? Ready::read : Ready::write;
     }
-    auto what = want_read ? descriptor_base::wait_read : descriptor_base::wait_write;
-    auto [order, e1, e2] =
-        co_await asx::make_parallel_group(sock->async_wait(what, asio::deferred), timer.async_wait(asio::deferred))
-            .async_wait(asx::wait_for_one(), asio::use_awaitable);
-    if (order[0] == 1) co_return Ready::timeout;
-    co_return want_read ? Ready::read : Ready::write;
+    if (cs.cancelled() != asio::cancellation_type::none) cancelled();
+    co_return ready;
   }
 
   // Sends the output buffer. While the server's socket buffer is full, the
@@ -181,7 +216,12 @@ struct Connection::Impl {
 
   // Flushes the command and reads every result until libpq returns NULL.
   // The first error result is thrown once the connection is ready again.
+  // Leaving early (deadline, cancellation, lost connection) leaves the
+  // command in flight: the connection is broken and in_flight stays set, so
+  // the pool can cancel the command on the server.
   Task<Result> finish(Deadline deadline) {
+    BreakUnlessDone guard(broken);
+    in_flight = true;
     co_await flush(deadline);
     Result last;
     std::optional<SqlError> error;
@@ -209,7 +249,9 @@ struct Connection::Impl {
           last = std::move(res);
       }
     }
-    if (PQstatus(conn) == CONNECTION_BAD) lost(error ? error->what() : trimmed(PQerrorMessage(conn)));
+    in_flight = false;
+    if (PQstatus(conn) == CONNECTION_BAD) lost(error ? error->detail() : trimmed(PQerrorMessage(conn)));
+    guard.done = true;
     if (error) throw *error;
     co_return last;
   }
@@ -304,6 +346,8 @@ bool Connection::poll_alive() {
 }
 
 bool Connection::broken() const { return impl_->broken; }
+
+bool Connection::abandoned() const { return impl_->in_flight; }
 
 bool Connection::in_transaction() const { return PQtransactionStatus(impl_->conn) != PQTRANS_IDLE; }
 

@@ -76,6 +76,9 @@ class Connection {
   Task<std::optional<Notification>> wait_notification(Deadline deadline);
 
   bool broken() const;
+  // A command was sent and not read to its end (deadline, cancellation): it
+  // may still run on the server, whose backend_pid() the pool asks to cancel.
+  bool abandoned() const;
   bool in_transaction() const;  // PQtransactionStatus != IDLE
   const std::string& dsn_masked() const;
 

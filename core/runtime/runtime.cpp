@@ -3,87 +3,161 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <thread>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/http/client.hpp"
 #include "core/http/server.hpp"
 #include "core/log.hpp"
+#include "core/pg/pool.hpp"
+#include "core/pg/sharded.hpp"
+#include "core/redis/client.hpp"
+#include "core/runtime/clients.hpp"
+#include "core/runtime/components.hpp"
+#include "core/runtime/liveness.hpp"
+#include "core/runtime/node_lock.hpp"
+#include "core/runtime/readiness.hpp"
 
 namespace dine::runtime {
 namespace {
 
 const log::Logger kLog("runtime");
 
-struct WorkerState {
-  asio::io_context ioc{1};
-  http::Router router;
-  std::vector<ReadyCheck> ready_checks;
-  std::vector<std::shared_ptr<void>> keep;
-  std::unique_ptr<http::Server> server;
-  metrics::Gauge* lag = nullptr;
-};
-
-// Measures how late a 100 ms timer fires: a busy or blocked loop shows here.
-Task<void> measure_lag(metrics::Gauge* gauge) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  for (;;) {
-    auto planned = Clock::now() + milliseconds(100);
-    timer.expires_at(planned);
-    co_await timer.async_wait(asio::use_awaitable);
-    gauge->set(std::chrono::duration<double>(Clock::now() - planned).count());
-  }
+// The client a role declared for `purpose`.
+template <class T>
+T* find_client(std::map<std::string, std::unique_ptr<T>>& m, std::string_view purpose, const char* kind) {
+  auto it = m.find(std::string(purpose));
+  if (it == m.end())
+    throw std::logic_error(fmt::format("the role did not declare a {} dependency \"{}\"", kind, purpose));
+  return it->second.get();
 }
 
-Task<http::Response> readyz(std::vector<ReadyCheck>* checks, std::string node) {
-  nlohmann::json deps = nlohmann::json::object();
-  bool ok = true;
-  for (const auto& c : *checks) {
-    auto start = Clock::now();
-    try {
-      co_await c.check();
-      deps[c.name] = {{"ok", true},
-                      {"ms", std::chrono::duration<double, std::milli>(Clock::now() - start).count()}};
-    } catch (const std::exception& e) {
-      ok = false;
-      deps[c.name] = {{"ok", false}, {"error", e.what()}};
+// One worker: its loop, routes, server, clients, role objects and components.
+// Members are destroyed bottom-up: components, the role's objects, clients,
+// the server, the routes, and the loop last.
+class WorkerState final : public WorkerContext {
+ public:
+  WorkerState(int index, int count, const Topology& topo, const Node& node, metrics::Registry& metrics,
+              const std::any& config, void* node_state)
+      : index_(index), count_(count), topo_(topo), node_(node), metrics_(metrics), config_(config),
+        node_state_(node_state) {}
+
+  int index() const override { return index_; }
+  int count() const override { return count_; }
+  asio::any_io_executor executor() const override { return const_cast<asio::io_context&>(ioc).get_executor(); }
+  const Topology& topology() const override { return topo_; }
+  const Node& node() const override { return node_; }
+  metrics::Registry& metrics() const override { return metrics_; }
+  http::Router& router() override { return router_; }
+
+  pg::Pool& postgres(std::string_view purpose) override { return *find_client(pools_, purpose, "postgres"); }
+  pg::ShardedCluster& shards(std::string_view purpose) override { return *find_client(shards_, purpose, "sharded postgres"); }
+  redis::Client& redis(std::string_view purpose) override { return *find_client(redis_, purpose, "redis"); }
+  http::Client& http(std::string_view purpose) override { return *find_client(http_, purpose, "http"); }
+
+  void background(std::string name, ComponentFn fn) override { components->add(std::move(name), std::move(fn)); }
+  void keep(std::shared_ptr<void> object) override { kept_.push_back(std::move(object)); }
+
+  void make_clients(const RoleDescriptor& role) {
+    ClientSite at{ioc.get_executor(), &topo_, &node_, &metrics_, index_, count_};
+    for (const Dependency& d : role.dependencies) {
+      switch (d.kind) {
+        case Dependency::Kind::Postgres:
+          pools_[d.purpose] = make_pool(at, *topo_.uses(node_, d.purpose).front(), d.database);
+          break;
+        case Dependency::Kind::ShardedPostgres:
+          shards_[d.purpose] = make_shards(at, d.purpose, d.database);
+          break;
+        case Dependency::Kind::Redis:
+          redis_[d.purpose] = make_redis(at, *topo_.uses(node_, d.purpose).front());
+          break;
+        case Dependency::Kind::Http:
+          http_[d.purpose] = make_http(at);
+          break;
+      }
     }
   }
-  co_return http::Response::json(ok ? 200 : 503,
-                                 {{"status", ok ? "ready" : "not_ready"}, {"node", node}, {"dependencies", deps}});
-}
 
-void add_builtin_routes(WorkerState& w, const Node& node, metrics::Registry& registry,
-                        std::vector<ReadyCheck>* checks0) {
+  asio::io_context ioc{1};
+  std::unique_ptr<http::Server> server;
+
+ private:
+  const std::any& config_any() const override { return config_; }
+  void* node_state_ptr() const override { return node_state_; }
+
+  int index_, count_;
+  const Topology& topo_;
+  const Node& node_;
+  metrics::Registry& metrics_;
+  const std::any& config_;
+  void* node_state_;
+
+ public:
+  http::Router router_;
+
+ private:
+  std::map<std::string, std::unique_ptr<pg::Pool>> pools_;
+  std::map<std::string, std::unique_ptr<pg::ShardedCluster>> shards_;
+  std::map<std::string, std::unique_ptr<redis::Client>> redis_;
+  std::map<std::string, std::unique_ptr<http::Client>> http_;
+  std::vector<std::shared_ptr<void>> kept_;
+
+ public:
+  std::unique_ptr<Components> components;
+};
+
+void add_builtin_routes(http::Router& router, const Node& node, metrics::Registry& registry, const Liveness& live,
+                        const Readiness& ready) {
   std::string id = node.id, role = node.role;
-  w.router.get("/healthz", [id, role](http::Request&) -> Task<http::Response> {
-    co_return http::Response::json(200, {{"status", "ok"}, {"node", id}, {"role", role}});
+  router.get("/healthz", [id, role, &live](http::Request&) -> Task<http::Response> {
+    auto [status, body] = live.report();
+    body["node"] = id;
+    body["role"] = role;
+    co_return http::Response::json(status, body);
   });
-  w.router.get("/readyz", [checks0, id](http::Request&) { return readyz(checks0, id); });
-  w.router.get("/metrics", [&registry](http::Request&) -> Task<http::Response> {
+  router.get("/readyz", [&ready](http::Request&) -> Task<http::Response> {
+    auto [status, body] = ready.report();
+    co_return http::Response::json(status, body);
+  });
+  router.get("/metrics", [&registry](http::Request&) -> Task<http::Response> {
     co_return http::Response::text(200, registry.render(), "text/plain; version=0.0.4; charset=utf-8");
   });
 }
 
-int resolve_threads(const Options& opts, const Node& node) {
-  if (opts.threads > 0) return opts.threads;
-  if (node.threads > 0) return node.threads;
-  return std::max(1u, std::thread::hardware_concurrency());
+// On the worker's loop: stop accepting, drain requests, stop components, end the loop.
+Task<void> stop_worker(WorkerState* w, Options opts) {
+  w->server->stop();
+  co_await w->server->drained(deadline_in(opts.drain_timeout));
+  co_await w->components->stop(deadline_in(opts.stop_timeout));
+  w->ioc.stop();
 }
 
 }  // namespace
 
-int run(const Topology& topo, const Node& node, Options opts, const std::function<void(Worker&)>& setup) {
+int resolve_threads(const Options& opts, const Node& node) {
+  if (opts.threads > 0) return opts.threads;
+  if (node.threads > 0) return node.threads;
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+int run(const Topology& topo, const Node& node, const RoleDescriptor& role, Options opts) {
   const int n = resolve_threads(opts, node);
+  check_node(role, topo, node);
+  const std::any config = load_config(role, topo, node);
+  NodeLock lock(topo, node);  // a node runs once
+
   metrics::Registry registry;
-  std::vector<std::unique_ptr<WorkerState>> workers;
-  for (int i = 0; i < n; ++i) workers.push_back(std::make_unique<WorkerState>());
+  Liveness live(n, opts.wedged_after, registry);
+  std::shared_ptr<void> node_state = role.node_state ? role.node_state(topo, node, config) : nullptr;
+
+  asio::io_context control{1};
+  Readiness ready(control.get_executor(), topo, node, role);
 
   http::ServerLimits limits;
   limits.body_bytes = node.limits.body_bytes;
@@ -91,77 +165,67 @@ int run(const Topology& topo, const Node& node, Options opts, const std::functio
   limits.idle_timeout = milliseconds(node.limits.idle_timeout_ms);
   limits.request_timeout = milliseconds(node.limits.request_timeout_ms);
 
+  std::vector<std::unique_ptr<WorkerState>> workers;
   for (int i = 0; i < n; ++i) {
-    auto& w = *workers[i];
-    Worker ctx;
-    ctx.index = i;
-    ctx.count = n;
-    ctx.executor = w.ioc.get_executor();
-    ctx.topology = &topo;
-    ctx.node = &node;
-    ctx.metrics = &registry;
-    ctx.router = &w.router;
-    ctx.ready_checks = &w.ready_checks;
-    ctx.keep = &w.keep;
-    setup(ctx);
-    add_builtin_routes(w, node, registry, &w.ready_checks);
-    w.lag = &registry.gauge("dine_event_loop_lag_seconds", "How late a 100 ms timer fired on this worker",
-                            {{"worker", std::to_string(i)}});
-    w.server = std::make_unique<http::Server>(w.ioc.get_executor(), w.router, registry, limits);
-    w.server->listen(node.host, node.port, /*reuse_port=*/true);
+    auto w = std::make_unique<WorkerState>(i, n, topo, node, registry, config, node_state.get());
+    w->components = std::make_unique<Components>(w->ioc.get_executor(), registry, i);
+    w->make_clients(role);
+    add_builtin_routes(w->router_, node, registry, live, ready);
+    role.setup(*w);
+    w->server = std::make_unique<http::Server>(w->ioc.get_executor(), w->router_, registry, limits);
+    w->server->listen(node.ip.empty() ? node.host : node.ip, node.port, /*reuse_port=*/true);
+    workers.push_back(std::move(w));
   }
   registry.gauge_fn("dine_worker_threads", "Worker threads of this node", {}, [n] { return double(n); });
 
-  std::atomic<int> stopped{0};
-  asio::io_context signals_ioc{1};
-  asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
+  // Every listener is bound: start serving, the components and the probes.
+  for (auto& w : workers) {
+    w->server->start();
+    w->components->start();
+    spawn_logged(w->ioc.get_executor(), live.tick(w->index()), "liveness tick");
+  }
+  ready.start();
+
+  asio::signal_set signals(control, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     kLog.info("stopping", {{"signal", std::to_string(sig)}, {"drain_ms", std::to_string(opts.drain_timeout.count())}});
     for (auto& wp : workers) {
-      auto* w = wp.get();
-      asio::co_spawn(
-          w->ioc,
-          [w, &opts]() -> Task<void> {
-            w->server->stop();
-            co_await w->server->drained(deadline_in(opts.drain_timeout));
-            w->ioc.stop();
-          },
-          [w](std::exception_ptr) { w->ioc.stop(); });
+      WorkerState* w = wp.get();
+      asio::co_spawn(w->ioc, stop_worker(w, opts), [w](std::exception_ptr) { w->ioc.stop(); });
     }
   });
 
   std::vector<std::thread> threads;
   for (auto& wp : workers) {
-    auto* w = wp.get();
-    w->server->start();
-    spawn_logged(w->ioc.get_executor(), measure_lag(w->lag), "event_loop_lag");
-    threads.emplace_back([w, &stopped] {
+    WorkerState* w = wp.get();
+    threads.emplace_back([w] {
       try {
         w->ioc.run();
       } catch (const std::exception& e) {
-        // A dead worker would keep its share of the port and its relays
+        // A dead worker would keep its share of the port and its components
         // silent while the others answer health checks: end the node instead.
-        kLog.error("worker_crashed", {{"error", e.what()}});
+        kLog.error("worker_crashed", {{"worker", std::to_string(w->index())}, {"error", e.what()}});
         std::fflush(nullptr);
         std::_Exit(1);
       }
-      stopped.fetch_add(1);
     });
   }
-  kLog.info("serving", {{"address", node.address()}, {"threads", std::to_string(n)}});
-  std::thread signal_thread([&] { signals_ioc.run(); });
+  kLog.info("serving", {{"address", node.address()}, {"threads", std::to_string(n)},
+                        {"components", std::to_string(workers.front()->components->size())}});
+  std::thread control_thread([&] { control.run(); });
   for (auto& t : threads) t.join();
-  signals.cancel();
-  signals_ioc.stop();
-  signal_thread.join();
+
+  // The workers are stopped: stop the probes, then take everything down in order.
+  asio::post(control, [&] {
+    signals.cancel();
+    ready.stop();
+  });
+  asio::post(control, [&] { control.stop(); });
+  control_thread.join();
+  workers.clear();
   kLog.info("stopped");
-  // Exit here rather than unwinding: coroutines still parked on the stopped
-  // loops (relays, idle pools) own connections bound to those loops. The kernel
-  // closes every socket and PostgreSQL rolls back any open transaction, which
-  // the outbox design is built to survive (crash-only shutdown).
-  std::fflush(nullptr);
-  std::_Exit(0);
+  return 0;
 }
 
 }  // namespace dine::runtime

@@ -87,7 +87,7 @@ json CreateOrder::items_json() const {
   return a;
 }
 
-CreateOrder parse_create(const std::string& body, std::string_view key, const Limits& limits) {
+CreateOrder parse_create(const std::string& body, std::string_view key, const OrderConfig& limits) {
   CreateOrder o;
   if (key.empty())
     throw bad_request("missing_idempotency_key", "the Idempotency-Key header is required on order creation");

@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/topology.hpp"
+#include "server/order/config.hpp"
 
 namespace dine::order {
 
@@ -33,7 +33,7 @@ struct CreateOrder {
 // Throws dine::Error(BadRequest, ...) naming the field: invalid_json,
 // missing_field, invalid_field, unknown_field, invalid_qty, amount_too_large,
 // too_many_items, missing_idempotency_key, invalid_idempotency_key.
-CreateOrder parse_create(const std::string& body, std::string_view idempotency_key, const Limits& limits);
+CreateOrder parse_create(const std::string& body, std::string_view idempotency_key, const OrderConfig& limits);
 
 std::string parse_payment_id(const std::string& body);   // {"payment_id": "..."}
 std::string parse_pickup_code(const std::string& body);  // {"pickup_code": "..."}

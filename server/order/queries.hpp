@@ -51,13 +51,13 @@ inline constexpr pg::Statement kPay{
     "  WHERE order_id = $1 AND status = 'CREATED'"
     "  RETURNING order_id, user_id, store_id, amount_cents, paid_at),"
     " o AS ("
-    "  INSERT INTO outbox (order_id, event_type, payload)"
-    "  SELECT order_id, 'order.paid', jsonb_build_object("
+    "  INSERT INTO outbox (stream, event_type, key, payload)"
+    "  SELECT 'dine:orders', 'order.paid', order_id::text, jsonb_build_object("
     "      'type', 'order.paid', 'order_id', order_id::text, 'user_id', user_id,"
     "      'store_id', store_id, 'amount_cents', amount_cents,"
     "      'at', to_char(paid_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))"
-    "  FROM u RETURNING order_id)"
-    " SELECT order_id FROM o"};
+    "  FROM u RETURNING key)"
+    " SELECT key AS order_id FROM o"};
 
 // $1 order_id $2 pickup_code. PAID -> ACCEPTED; no row: not PAID (the caller reads it).
 inline constexpr pg::Statement kAccept{
@@ -66,16 +66,6 @@ inline constexpr pg::Statement kAccept{
     "                  version = version + 1"
     " WHERE order_id = $1 AND status = 'PAID'"
     " RETURNING order_id"};
-
-// Outbox relay: claim a batch (other relays skip it), then mark it sent.
-inline constexpr pg::Statement kClaimOutbox{
-    "outbox_claim",
-    "SELECT id, order_id, event_type, payload::text AS payload FROM outbox"
-    " WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"};
-inline constexpr pg::Statement kMarkSent{
-    "outbox_mark_sent", "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"};
-
-inline constexpr pg::Statement kPing{"ping", "SELECT 1"};
 
 #undef DINE_ORDER_COLUMNS
 

@@ -27,23 +27,23 @@ int parse_limit(const http::Request& req) {
 
 void add_routes(http::Router& router, std::shared_ptr<OrderService> svc) {
   router.post("/v1/orders", [svc](http::Request& req) -> Task<http::Response> {
-    auto create = parse_create(req.body, req.header("idempotency-key"), svc->limits());
-    co_return respond(co_await svc->create(std::move(create)));
+    auto create = parse_create(req.body, req.header("idempotency-key"), svc->config());
+    co_return respond(co_await svc->create(req.ctx, std::move(create)));
   });
   router.get("/v1/orders/{order_id}", [svc](http::Request& req) -> Task<http::Response> {
-    co_return respond(co_await svc->get(parse_order_id(req.param("order_id"))));
+    co_return respond(co_await svc->get(req.ctx, parse_order_id(req.param("order_id"))));
   });
   router.get("/v1/users/{user_id}/orders", [svc](http::Request& req) -> Task<http::Response> {
     auto user = parse_user_id(req.param("user_id"));
-    co_return respond(co_await svc->list_for_user(user, parse_limit(req)));
+    co_return respond(co_await svc->list_for_user(req.ctx, user, parse_limit(req)));
   });
   router.post("/v1/orders/{order_id}/paid", [svc](http::Request& req) -> Task<http::Response> {
     auto id = parse_order_id(req.param("order_id"));
-    co_return respond(co_await svc->pay(id, parse_payment_id(req.body)));
+    co_return respond(co_await svc->pay(req.ctx, id, parse_payment_id(req.body)));
   });
   router.post("/v1/orders/{order_id}/accepted", [svc](http::Request& req) -> Task<http::Response> {
     auto id = parse_order_id(req.param("order_id"));
-    co_return respond(co_await svc->accept(id, parse_pickup_code(req.body)));
+    co_return respond(co_await svc->accept(req.ctx, id, parse_pickup_code(req.body)));
   });
 }
 

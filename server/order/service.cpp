@@ -40,7 +40,7 @@ Error order_not_found(uint64_t id) {
 
 }  // namespace
 
-Task<pg::Result> OrderService::insert(pg::Pool& pool, const CreateOrder& req, uint64_t order_id) {
+Task<pg::Result> OrderService::insert(Context ctx, pg::Pool& pool, const CreateOrder& req, uint64_t order_id) {
   pg::Params p{std::to_string(order_id),
                std::to_string(req.user_id),
                std::to_string(req.store_id),
@@ -49,15 +49,15 @@ Task<pg::Result> OrderService::insert(pg::Pool& pool, const CreateOrder& req, ui
                req.coupon_id ? std::optional<std::string>(std::to_string(*req.coupon_id)) : std::nullopt,
                req.idempotency_key,
                req.request_hash};
-  co_return co_await pool.execute(sql::kCreate, p);
+  co_return co_await pool.execute(ctx, sql::kCreate, p);
 }
 
-Task<Outcome> OrderService::create(CreateOrder req) {
+Task<Outcome> OrderService::create(Context ctx, CreateOrder req) {
   auto& pool = shards_.for_id(req.user_id);  // same shard as every id this user gets
   pg::Result r;
   for (int attempt = 1;; ++attempt) {
     try {
-      r = co_await insert(pool, req, ids_.next(req.user_id));
+      r = co_await insert(ctx, pool, req, ids_.next(req.user_id));
       break;
     } catch (const pg::SqlError& e) {
       // The key's conflict is handled by ON CONFLICT, so a unique violation
@@ -68,10 +68,11 @@ Task<Outcome> OrderService::create(CreateOrder req) {
   }
   if (r.rows() == 0) {  // the key was used before: find that order
     pg::Params key{std::to_string(req.user_id), req.idempotency_key};
-    r = co_await pool.execute(sql::kByKey, key);
+    r = co_await pool.execute(ctx, sql::kByKey, key);
   }
   if (r.rows() == 0)  // the other insert is not visible yet (its transaction still open)
-    throw Error(ErrorKind::Unavailable, "retry", "the order could not be created; retry with the same key");
+    throw Error(ErrorKind::Unavailable, "retry", "the order could not be created; retry with the same key")
+        .with_retry_after(1);
 
   if (r.text(0, "request_hash") != req.request_hash)
     throw conflict("idempotency_key_reused",
@@ -85,52 +86,52 @@ Task<Outcome> OrderService::create(CreateOrder req) {
   co_return out;
 }
 
-Task<Outcome> OrderService::get(uint64_t order_id) {
+Task<Outcome> OrderService::get(Context ctx, uint64_t order_id) {
   pg::Params p{std::to_string(order_id)};
-  auto r = co_await shards_.for_id(order_id).execute(sql::kGet, p);
+  auto r = co_await shards_.for_id(order_id).execute(ctx, sql::kGet, p);
   if (r.rows() == 0) throw order_not_found(order_id);
   co_return Outcome{200, order_json(r, 0)};
 }
 
-Task<Outcome> OrderService::list_for_user(uint64_t user_id, int limit) {
+Task<Outcome> OrderService::list_for_user(Context ctx, uint64_t user_id, int limit) {
   pg::Params p{std::to_string(user_id), std::to_string(limit)};
-  auto r = co_await shards_.for_id(user_id).execute(sql::kListByUser, p);
+  auto r = co_await shards_.for_id(user_id).execute(ctx, sql::kListByUser, p);
   json orders = json::array();
   for (int i = 0; i < r.rows(); ++i) orders.push_back(order_json(r, i));
   co_return Outcome{200, {{"user_id", user_id}, {"orders", std::move(orders)}}};
 }
 
-Task<Outcome> OrderService::pay(uint64_t order_id, std::string payment_id) {
+Task<Outcome> OrderService::pay(Context ctx, uint64_t order_id, std::string payment_id) {
   auto& pool = shards_.for_id(order_id);
   pg::Params p{std::to_string(order_id), payment_id};
-  auto r = co_await pool.execute(sql::kPay, p);
+  auto r = co_await pool.execute(ctx, sql::kPay, p);
   if (r.rows() == 1) {
     if (on_paid_) on_paid_(shards_.shard_of(order_id));
     co_return Outcome{200, {{"order_id", std::to_string(order_id)}, {"status", kPaid}}};
   }
   // Not CREATED: read it to tell a repeat from an illegal call.
   pg::Params id{std::to_string(order_id)};
-  auto cur = co_await pool.execute(sql::kGet, id);
+  auto cur = co_await pool.execute(ctx, sql::kGet, id);
   if (cur.rows() == 0) throw order_not_found(order_id);
   std::string status(cur.text(0, "status"));
   if (status == kCancelled)
     throw conflict("illegal_transition", fmt::format("order {} is CANCELLED and cannot be paid", order_id));
   if (status == kCreated)  // a concurrent transition rolled back meanwhile: let the client retry
-    throw Error(ErrorKind::Unavailable, "retry", "the payment raced with another; retry");
+    throw Error(ErrorKind::Unavailable, "retry", "the payment raced with another; retry").with_retry_after(1);
   // PAID or later: a repeat. Same payment: a no-op; another payment: a double charge to refuse.
   if (cur.text(0, "payment_id") != payment_id)
     throw conflict("already_paid", fmt::format("order {} was already paid by another payment", order_id));
   co_return Outcome{200, {{"order_id", std::to_string(order_id)}, {"status", status}}, true};
 }
 
-Task<Outcome> OrderService::accept(uint64_t order_id, std::string pickup_code) {
+Task<Outcome> OrderService::accept(Context ctx, uint64_t order_id, std::string pickup_code) {
   auto& pool = shards_.for_id(order_id);
   pg::Params p{std::to_string(order_id), pickup_code};
-  auto r = co_await pool.execute(sql::kAccept, p);
+  auto r = co_await pool.execute(ctx, sql::kAccept, p);
   json body = {{"order_id", std::to_string(order_id)}, {"status", kAccepted}, {"pickup_code", pickup_code}};
   if (r.rows() == 1) co_return Outcome{200, body};
   pg::Params id{std::to_string(order_id)};
-  auto cur = co_await pool.execute(sql::kGet, id);
+  auto cur = co_await pool.execute(ctx, sql::kGet, id);
   if (cur.rows() == 0) throw order_not_found(order_id);
   std::string status(cur.text(0, "status"));
   if (status != kAccepted && status != kCompleted)

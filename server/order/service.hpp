@@ -9,9 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include "core/async.hpp"
+#include "core/context.hpp"
 #include "core/ids.hpp"
 #include "core/pg/sharded.hpp"
-#include "core/topology.hpp"
+#include "server/order/config.hpp"
 #include "server/order/model.hpp"
 
 namespace dine::order {
@@ -27,22 +28,24 @@ class OrderService {
   // on_paid(shard) is told of every order this service moved to PAID, so the
   // shard's outbox relay can go at once.
   using PaidHook = std::function<void(std::size_t shard)>;
-  OrderService(pg::ShardedCluster& shards, ids::OrderIdGenerator& ids, const Limits& limits, PaidHook on_paid = {})
-      : shards_(shards), ids_(ids), limits_(limits), on_paid_(std::move(on_paid)) {}
+  OrderService(pg::ShardedCluster& shards, ids::OrderIdGenerator& ids, const OrderConfig& cfg, PaidHook on_paid = {})
+      : shards_(shards), ids_(ids), cfg_(cfg), on_paid_(std::move(on_paid)) {}
 
-  Task<Outcome> create(CreateOrder req);
-  Task<Outcome> get(uint64_t order_id);
-  Task<Outcome> list_for_user(uint64_t user_id, int limit);
-  Task<Outcome> pay(uint64_t order_id, std::string payment_id);
-  Task<Outcome> accept(uint64_t order_id, std::string pickup_code);
+  // Each call runs under the request's context: its id goes into the logs,
+  // its deadline bounds every query.
+  Task<Outcome> create(Context ctx, CreateOrder req);
+  Task<Outcome> get(Context ctx, uint64_t order_id);
+  Task<Outcome> list_for_user(Context ctx, uint64_t user_id, int limit);
+  Task<Outcome> pay(Context ctx, uint64_t order_id, std::string payment_id);
+  Task<Outcome> accept(Context ctx, uint64_t order_id, std::string pickup_code);
 
-  const Limits& limits() const { return limits_; }
+  const OrderConfig& config() const { return cfg_; }
 
  private:
-  Task<pg::Result> insert(pg::Pool& pool, const CreateOrder& req, uint64_t order_id);
+  Task<pg::Result> insert(Context ctx, pg::Pool& pool, const CreateOrder& req, uint64_t order_id);
   pg::ShardedCluster& shards_;
   ids::OrderIdGenerator& ids_;
-  Limits limits_;
+  const OrderConfig& cfg_;
   PaidHook on_paid_;
 };
 

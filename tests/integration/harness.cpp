@@ -4,6 +4,8 @@
 #include "tests/integration/harness.hpp"
 
 #include <array>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -75,7 +77,10 @@ Harness::~Harness() {
   for (std::size_t i = 0; i < kPgServers; ++i) stack::pg_stop(state_->pg[i]);
   stack::redis_stop(state_->redis);
   std::error_code ec;
-  fs::remove_all(root_, ec);
+  if (const char* keep = std::getenv("DINE_TEST_KEEP"); keep && *keep == '1')
+    std::fprintf(stderr, "harness: DINE_TEST_KEEP=1: logs and data kept in %s\n", root_.c_str());
+  else
+    fs::remove_all(root_, ec);
   delete state_;
 }
 
@@ -168,8 +173,11 @@ std::string Harness::topology_json(int order_nodes) {
                      {"node_id", n},
                      {"uses", {{"shards", shards}, {"mq", {"redis-mq"}}}}});
   }
-  json topo = {{"name", "test"},
+  // A relay's claim lapses after 2 s here (10 s by default), so a test that
+  // kills a node sees its claimed rows taken over quickly.
+  json topo = {{"name", fmt::format("test-{}", getpid())},
                {"secret", "dine-test-secret-0123456789abcdef"},
+               {"roles", {{"order", {{"relay_claim_ms", 2000}}}}},
                {"nodes", nodes}};
   return topo.dump(2);
 }

@@ -21,7 +21,7 @@ int64_t rows_of_user(std::size_t shard, uint64_t user) {
 
 int64_t outbox_rows(const std::string& order_id) {
   pg::Params p{order_id};
-  return count(shard_of(order_id), "SELECT count(*) AS n FROM outbox WHERE order_id = $1::bigint", p);
+  return count(shard_of(order_id), "SELECT count(*) AS n FROM outbox WHERE key = $1", p);
 }
 
 using OrderApi = OrderTest;

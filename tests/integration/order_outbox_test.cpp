@@ -40,7 +40,7 @@ int64_t outbox_rows(const std::vector<std::string>& ids, bool only_unsent) {
       if (shard_of(id) == s) list += (list.size() > 1 ? "," : "") + id;
     list += "}";
     pg::Params p{list};
-    n += count(s, std::string("SELECT count(*) AS n FROM outbox WHERE order_id = ANY($1::bigint[])") +
+    n += count(s, std::string("SELECT count(*) AS n FROM outbox WHERE key = ANY($1::text[])") +
                       (only_unsent ? " AND sent_at IS NULL" : ""),
                p);
   }

@@ -10,6 +10,7 @@
 #include <boost/asio/use_future.hpp>
 #include <string>
 
+#include "core/context.hpp"
 #include "core/pg/connection.hpp"
 #include "tests/integration/harness.hpp"
 
@@ -30,6 +31,8 @@ inline Task<std::unique_ptr<Connection>> open(std::string dsn_text) {
 }
 
 inline Deadline soon() { return deadline_in(milliseconds(5000)); }
+// A request context for pool calls: an id for the logs, a 5 s deadline.
+inline Context ctx(milliseconds budget = milliseconds(5000)) { return Context{"pg-test", deadline_in(budget)}; }
 
 // Terminates backend `pid` from another connection and waits until it is gone.
 inline Task<void> terminate_backend(int pid) {

@@ -78,14 +78,63 @@ TEST(Topology, StripCommentsKeepsLineNumbers) {
 }
 
 TEST(Topology, LimitsInheritAndOverride) {
-  std::string text = topo("", R"(, "limits": {"max_qty": 5})");
-  text.insert(text.find("\"nodes\""), R"("limits": {"db_pool_size": 7, "max_items": 3}, )");
+  std::string text = topo("", R"(, "limits": {"db_lock_timeout_ms": 5})");
+  text.insert(text.find("\"nodes\""), R"("limits": {"db_pool_size": 7, "redis_timeout_ms": 3}, )");
   auto t = parse_topology(text, "t.json");
   const Node& o = t.node("order-1");
   EXPECT_EQ(o.limits.db_pool_size, 7);  // from the top-level limits
-  EXPECT_EQ(o.limits.max_items, 3);
-  EXPECT_EQ(o.limits.max_qty, 5);       // the node's own
-  EXPECT_EQ(t.node("pg-0").limits.max_qty, Limits{}.max_qty);
+  EXPECT_EQ(o.limits.redis_timeout_ms, 3);
+  EXPECT_EQ(o.limits.db_lock_timeout_ms, 5);  // the node's own
+  EXPECT_EQ(t.node("pg-0").limits.db_lock_timeout_ms, Limits{}.db_lock_timeout_ms);
+}
+
+// A role's own limits live in its section, not in "limits".
+TEST(Topology, RoleSectionsAndNodeConfigAreKeptForTheirRole) {
+  std::string text = topo("", R"(, "config": {"max_items": 3})");
+  text.insert(text.find("\"nodes\""), R"("roles": {"order": {"max_qty": 5}}, )");
+  auto t = parse_topology(text, "t.json");
+  ASSERT_EQ(t.roles.count("order"), 1u);
+  EXPECT_NE(t.roles.at("order").find("max_qty"), std::string::npos);
+  EXPECT_NE(t.node("order-1").config.find("max_items"), std::string::npos);
+  expect_names(error_of(topo("", R"(, "limits": {"max_qty": 5})")), {"nodes.order-1.limits.max_qty", "fix:"});
+  expect_names(error_of(topo("", R"(, "config": 5)")), {"nodes.order-1.config", "object", "fix:"});
+}
+
+// A client must drop an idle keep-alive connection before the server does.
+TEST(Topology, ClientIdleTimeoutMustStayBelowTheServers) {
+  Limits l;
+  EXPECT_EQ(l.client_idle_ms(), l.idle_timeout_ms / 2);
+  expect_names(error_of(topo("", R"(, "limits": {"idle_timeout_ms": 1000, "client_idle_timeout_ms": 1000})")),
+               {"nodes.order-1.limits.client_idle_timeout_ms", "idle_timeout_ms", "fix:"});
+  // Across nodes: a caller whose keep-alive outlives its callee's.
+  std::string two = topo(R"(,
+    {"id": "app-1", "kind": "dine", "role": "app", "port": 30004, "node_id": 1,
+     "limits": {"client_idle_timeout_ms": 20000}, "uses": {"orders": ["order-1"]}})",
+                         R"(, "limits": {"idle_timeout_ms": 15000})");
+  expect_names(error_of(two), {"nodes.app-1.limits.client_idle_timeout_ms", "order-1", "15000", "fix:"});
+}
+
+TEST(Topology, DsnCarriesSessionLimitsAndTheResolvedAddress) {
+  auto t = parse_topology(topo(), "t.json");
+  resolve_hosts(t);
+  Limits l;
+  std::string d = t.dsn(t.node("pg-0"), "order", DsnOptions::for_pools("order-1", l));
+  for (std::string part : {"application_name='order-1'", "statement_timeout=5500", "lock_timeout=2000",
+                           "idle_in_transaction_session_timeout=10000", "client_connection_check_interval=1000",
+                           "connect_timeout=2", "keepalives=1", "dbname='order'"})
+    EXPECT_NE(d.find(part), std::string::npos) << part << " not in " << d;
+  Topology named = parse_topology(topo(), "t.json");
+  named.nodes[0].host = "localhost";
+  resolve_hosts(named);
+  EXPECT_EQ(named.nodes[0].ip, "127.0.0.1");
+  EXPECT_NE(named.dsn(named.nodes[0], "order").find("hostaddr='127.0.0.1'"), std::string::npos);
+  named.nodes[0].host = "no-such-host.invalid";
+  try {
+    resolve_hosts(named);
+    ADD_FAILURE() << "an unresolvable host was accepted";
+  } catch (const TopologyError& e) {
+    expect_names(e.what(), {"nodes.pg-0.host", "no-such-host.invalid", "fix:"});
+  }
 }
 
 TEST(Topology, UnknownKeysAreRejectedWithFileKeyAndFix) {
@@ -179,7 +228,7 @@ TEST(Topology, DsnCarriesThePasswordOnlyWhenSet) {
   ::unsetenv("DINE_PG_PASSWORD");
   auto t = parse_topology(topo(), "t.json");
   auto dsn = t.dsn(t.node("pg-0"), "order");
-  expect_names(dsn, {"host=127.0.0.1", "port=30001", "dbname=order", "user=dine"});
+  expect_names(dsn, {"host='127.0.0.1'", "port=30001", "dbname='order'", "user='dine'"});
   EXPECT_EQ(dsn.find("password"), std::string::npos);
   ::setenv("DINE_PG_PASSWORD", "pw", 1);
   EXPECT_NE(t.dsn(t.node("pg-0"), "order").find("password='pw'"), std::string::npos);

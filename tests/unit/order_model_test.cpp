@@ -25,7 +25,7 @@ json valid_body() {
 }
 
 // The code of the BadRequest that parse_create throws; fails the test otherwise.
-std::string code_of(const std::string& body, std::string_view key = kKey, const Limits& limits = {}) {
+std::string code_of(const std::string& body, std::string_view key = kKey, const OrderConfig& limits = {}) {
   try {
     parse_create(body, key, limits);
   } catch (const Error& e) {
@@ -36,7 +36,7 @@ std::string code_of(const std::string& body, std::string_view key = kKey, const 
   ADD_FAILURE() << "accepted: " << body;
   return "";
 }
-std::string code_of(const json& body, std::string_view key = kKey, const Limits& limits = {}) {
+std::string code_of(const json& body, std::string_view key = kKey, const OrderConfig& limits = {}) {
   return code_of(body.dump(), key, limits);
 }
 
@@ -53,7 +53,7 @@ std::string code_of_call(F&& f) {
 }
 
 TEST(ParseCreate, ValidBody) {
-  auto o = parse_create(valid_body().dump(), kKey, Limits{});
+  auto o = parse_create(valid_body().dump(), kKey, OrderConfig{});
   EXPECT_EQ(o.user_id, 42u);
   EXPECT_EQ(o.store_id, 7u);
   ASSERT_EQ(o.items.size(), 2u);
@@ -73,17 +73,17 @@ TEST(ParseCreate, StringIdsAndCouponAreAccepted) {
   b["store_id"] = "9223372036854775807";
   b["coupon_id"] = "5";
   b["items"][0]["product_id"] = "100";
-  auto o = parse_create(b.dump(), kKey, Limits{});
+  auto o = parse_create(b.dump(), kKey, OrderConfig{});
   EXPECT_EQ(o.user_id, 12u);
   EXPECT_EQ(o.store_id, 9223372036854775807u);
   EXPECT_EQ(o.coupon_id, 5u);
   EXPECT_EQ(o.items[0].product_id, 100u);
   b["coupon_id"] = nullptr;  // null: no coupon
-  EXPECT_FALSE(parse_create(b.dump(), kKey, Limits{}).coupon_id.has_value());
+  EXPECT_FALSE(parse_create(b.dump(), kKey, OrderConfig{}).coupon_id.has_value());
 }
 
 TEST(ParseCreate, FreeItemsAndLimitsAtTheEdge) {
-  Limits l;
+  OrderConfig l;
   json b = valid_body();
   b["items"] = json::array({{{"product_id", 1}, {"qty", l.max_qty}, {"price_cents", 0}}});
   EXPECT_EQ(parse_create(b.dump(), kKey, l).amount_cents, 0);
@@ -155,7 +155,7 @@ TEST(ParseCreate, InvalidPrice) {
   json b = valid_body();
   b["items"][0]["price_cents"] = -1;
   EXPECT_EQ(code_of(b), "invalid_price");
-  b["items"][0]["price_cents"] = Limits{}.max_amount_cents + 1;
+  b["items"][0]["price_cents"] = OrderConfig{}.max_amount_cents + 1;
   EXPECT_EQ(code_of(b), "invalid_price");
 }
 
@@ -172,7 +172,7 @@ TEST(ParseCreate, UnknownFields) {
 }
 
 TEST(ParseCreate, InvalidQty) {
-  Limits l;
+  OrderConfig l;
   for (json q : {json(0), json(-1), json(l.max_qty + 1), json(INT64_MIN), json(INT64_MAX), json(UINT64_MAX)}) {
     json b = valid_body();
     b["items"][0]["qty"] = q;
@@ -187,7 +187,7 @@ TEST(ParseCreate, InvalidQty) {
 }
 
 TEST(ParseCreate, AmountTooLarge) {
-  Limits l;
+  OrderConfig l;
   json b = valid_body();
   b["items"] = json::array({{{"product_id", 1}, {"qty", 2}, {"price_cents", l.max_amount_cents / 2 + 1}}});
   EXPECT_EQ(code_of(b), "amount_too_large");
@@ -205,7 +205,7 @@ TEST(ParseCreate, AmountTooLarge) {
 }
 
 TEST(ParseCreate, TooManyItems) {
-  Limits l;
+  OrderConfig l;
   json b = valid_body();
   b["items"] = json::array();
   for (int i = 0; i <= l.max_items; ++i) b["items"].push_back({{"product_id", i + 1}, {"qty", 1}, {"price_cents", 1}});
@@ -225,12 +225,12 @@ TEST(ParseCreate, IdempotencyKey) {
   EXPECT_EQ(code_of(body, std::string(129, 'k')), "invalid_idempotency_key");
   // The key is checked before the body: a bad key with a bad body names the key.
   EXPECT_EQ(code_of(std::string("{"), ""), "missing_idempotency_key");
-  EXPECT_NO_THROW(parse_create(body, "550e8400-e29b-41d4-a716-446655440000", Limits{}));
-  EXPECT_NO_THROW(parse_create(body, "a!~:/", Limits{}));
+  EXPECT_NO_THROW(parse_create(body, "550e8400-e29b-41d4-a716-446655440000", OrderConfig{}));
+  EXPECT_NO_THROW(parse_create(body, "a!~:/", OrderConfig{}));
 }
 
 TEST(ParseCreate, RequestHashIdentifiesTheLogicalBody) {
-  Limits l;
+  OrderConfig l;
   auto hash = [&](const std::string& body) { return parse_create(body, kKey, l).request_hash; };
   std::string base = hash(valid_body().dump());
   // Same logical body: key order, whitespace, string ids, the key itself.

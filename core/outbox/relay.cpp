@@ -1,0 +1,178 @@
+#include "core/outbox/relay.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "core/context.hpp"
+#include "core/errors.hpp"
+#include "core/log.hpp"
+#include "core/outbox/schema.hpp"
+#include "core/pg/pool.hpp"
+#include "core/redis/client.hpp"
+
+namespace dine::outbox {
+
+namespace {
+const log::Logger kLog("outbox");
+
+std::string describe(const std::exception& e) {
+  const auto* err = dynamic_cast<const Error*>(&e);
+  return err && !err->detail().empty() ? err->code() + ": " + err->detail() : e.what();
+}
+}  // namespace
+
+struct Relay::Impl {
+  Impl(asio::any_io_executor e, RelayConfig c, pg::Pool& d, redis::Client& m, metrics::Registry& reg)
+      : ex(e), timer(e), cfg(std::move(c)), db(d), mq(m) {
+    metrics::Labels l{{"outbox", cfg.name}};
+    relayed = &reg.counter("dine_outbox_relayed_total", "Outbox rows moved to their stream", l);
+    failures = &reg.counter("dine_outbox_relay_failures_total", "Relay batches that failed (rows stay, retried)", l);
+    pruned = &reg.counter("dine_outbox_pruned_total", "Sent outbox rows deleted after the retention period", l);
+    backlog = &reg.gauge("dine_outbox_backlog", "Outbox rows not yet on their stream", l);
+    oldest = &reg.gauge("dine_outbox_oldest_unsent_seconds", "Age of the oldest outbox row not yet sent", l);
+  }
+
+  asio::any_io_executor ex;
+  asio::steady_timer timer;
+  bool woken = false;
+  RelayConfig cfg;
+  pg::Pool& db;
+  redis::Client& mq;
+  metrics::Counter *relayed, *failures, *pruned;
+  metrics::Gauge *backlog, *oldest;
+  Clock::time_point next_figures{}, next_prune{};
+  int64_t prune_after = 0;  // id cursor of the pruning walk
+
+  Context ctx(std::string_view what) const { return Context::background(what, cfg.claim_for); }
+
+  // One claim-send-mark round; returns the rows sent.
+  Task<std::size_t> relay_batch() {
+    Context c = ctx("relay");
+    const int claim_s = static_cast<int>(std::max<int64_t>(1, std::chrono::ceil<std::chrono::seconds>(cfg.claim_for).count()));
+    pg::Result rows = co_await db.execute(c, sql::kClaim, pg::params(cfg.relay_id, claim_s, cfg.batch));
+    if (rows.rows() == 0) co_return 0;
+    struct Row {
+      int64_t id;
+      int index;
+    };
+    std::vector<Row> order;
+    order.reserve(static_cast<std::size_t>(rows.rows()));
+    for (int i = 0; i < rows.rows(); ++i) order.push_back({rows.int64(i, "id"), i});
+    std::sort(order.begin(), order.end(), [](const Row& a, const Row& b) { return a.id < b.id; });
+    std::vector<redis::Argv> cmds;
+    cmds.reserve(order.size());
+    std::string ids = "{";
+    for (const Row& r : order) {
+      cmds.push_back({"XADD", std::string(rows.text(r.index, "stream")), "*", "type",
+                      std::string(rows.text(r.index, "event_type")), cfg.key_field,
+                      std::string(rows.text(r.index, "key")), "data", std::string(rows.text(r.index, "payload"))});
+      if (ids.size() > 1) ids.push_back(',');
+      ids += std::to_string(r.id);
+    }
+    ids.push_back('}');
+    std::exception_ptr failure;
+    try {
+      auto replies = co_await mq.pipeline(cmds);
+      for (const auto& r : replies)
+        if (r.is_error())
+          throw Error(ErrorKind::Unavailable, "redis_error", "a Redis server refused a write", "XADD: " + r.str);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    if (failure) {
+      // Free the claim so the next attempt (ours or another node's) need not
+      // wait for it to lapse; if this fails too, the claim lapses anyway.
+      try {
+        co_await db.execute(ctx("release"), sql::kRelease, pg::params(ids));
+      } catch (const std::exception&) {
+      }
+      std::rethrow_exception(failure);
+    }
+    co_await db.execute(c, sql::kMarkSent, pg::params(ids));
+    relayed->inc(order.size());
+    co_return order.size();
+  }
+
+  Task<void> housekeeping() {
+    auto now = Clock::now();
+    if (now >= next_figures) {
+      next_figures = now + cfg.figures_every;
+      pg::Result r = co_await db.execute(ctx("backlog"), sql::kBacklog, {});
+      backlog->set(static_cast<double>(r.int64(0, "n")));
+      oldest->set(std::stod(std::string(r.text(0, "oldest_s"))));
+    }
+    if (now >= next_prune) {
+      next_prune = now + cfg.prune_every;
+      const int retention_s = static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(cfg.retention).count());
+      for (int round = 0; round < 100; ++round) {  // bounded per period
+        pg::Result r = co_await db.execute(ctx("prune"), sql::kPrune,
+                                           pg::params(prune_after, retention_s, cfg.prune_batch));
+        int64_t deleted = r.int64(0, "deleted"), seen = r.int64(0, "seen"), upto = r.int64(0, "upto");
+        pruned->inc(static_cast<uint64_t>(deleted));
+        bool advanced = upto > prune_after;
+        prune_after = upto;
+        if (seen < cfg.prune_batch || !advanced) break;
+      }
+    }
+  }
+};
+
+Relay::Relay(asio::any_io_executor ex, RelayConfig cfg, pg::Pool& db, redis::Client& mq, metrics::Registry& metrics)
+    : impl_(std::make_shared<Impl>(ex, std::move(cfg), db, mq, metrics)) {}
+
+Relay::~Relay() = default;
+
+const RelayConfig& Relay::config() const { return impl_->cfg; }
+
+void Relay::wake() {
+  asio::post(impl_->ex, [impl = impl_] {
+    impl->woken = true;
+    impl->timer.cancel();
+  });
+}
+
+Task<void> Relay::run() {
+  std::shared_ptr<Impl> s = impl_;
+  milliseconds backoff{100};
+  kLog.info("relaying", {{"outbox", s->cfg.name}, {"relay", s->cfg.relay_id}});
+  for (;;) {
+    bool failed = false;
+    try {
+      s->woken = false;
+      // Drain what waits (rows written meanwhile join the next batch).
+      while (co_await s->relay_batch() > 0) {
+      }
+      co_await s->housekeeping();
+      backoff = milliseconds(100);
+    } catch (const boost::system::system_error& e) {
+      if (e.code() == asio::error::operation_aborted) throw;  // stopping
+      failed = true;
+      s->failures->inc();
+      kLog.warn_limited("relay_failed", {{"outbox", s->cfg.name}, {"error", e.what()}});
+    } catch (const std::exception& e) {
+      failed = true;
+      s->failures->inc();
+      kLog.warn_limited("relay_failed", {{"outbox", s->cfg.name}, {"error", describe(e)}});
+    }
+    if (failed) {
+      co_await sleep_for(backoff);
+      backoff = std::min(s->cfg.max_backoff, backoff * 2);
+      continue;
+    }
+    if (!s->woken) {
+      s->timer.expires_after(s->cfg.poll);
+      boost::system::error_code ec;
+      co_await s->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    // Let a busy shard's writes gather into one batch: one claim, one
+    // pipelined XADD round and one mark for many rows.
+    co_await sleep_for(s->cfg.linger);
+  }
+}
+
+}  // namespace dine::outbox
