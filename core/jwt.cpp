@@ -1,6 +1,8 @@
 #include "core/jwt.hpp"
 
 #include <chrono>
+#include <limits>
+#include <optional>
 #include <stdexcept>
 
 #include <openssl/crypto.h>
@@ -90,7 +92,23 @@ nlohmann::json verify(const std::string& token, const std::string& secret) {
   return verify_at(token, secret, unix_now());
 }
 
-nlohmann::json verify_at(const std::string& token, const std::string& secret, int64_t now_unix) {
+namespace {
+
+// A NumericDate claim (whole seconds since the epoch) or nothing when absent.
+std::optional<int64_t> numeric_date(const nlohmann::json& claims, const char* name) {
+  auto it = claims.find(name);
+  if (it == claims.end()) return std::nullopt;
+  // An unsigned value above INT64_MAX would wrap to a date in the past.
+  if (!it->is_number_integer() ||
+      (it->is_number_unsigned() && it->get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max())))
+    throw invalid(std::string(name) + " must be a whole number of seconds");
+  return it->get<int64_t>();
+}
+
+Error expired() { return Error(ErrorKind::Unauthorized, "token_expired", "the token has expired; log in again"); }
+
+// The claims of a token whose header names HS256 and whose signature matches.
+nlohmann::json verified_claims(const std::string& token, const std::string& secret) {
   auto d1 = token.find('.');
   auto d2 = d1 == std::string::npos ? std::string::npos : token.find('.', d1 + 1);
   if (d2 == std::string::npos || token.find('.', d2 + 1) != std::string::npos)
@@ -107,15 +125,42 @@ nlohmann::json verify_at(const std::string& token, const std::string& secret, in
   }
   auto alg = header.is_object() ? header.find("alg") : header.end();
   if (alg == header.end() || !alg->is_string() || *alg != "HS256") throw invalid("only HS256 tokens are accepted");
+  // RFC 7515 4.1.11: extensions we do not know that the issuer marked critical.
+  if (header.contains("crit")) throw invalid("critical header extensions are not supported");
   if (!claims.is_object()) throw invalid("the token claims are not an object");
   std::string expected = hmac_sha256(secret, tv.substr(0, d2));
   if (sig.size() != expected.size() || CRYPTO_memcmp(sig.data(), expected.data(), sig.size()) != 0)
     throw invalid("the token signature does not match");
-  if (claims.contains("exp")) {
-    if (!claims["exp"].is_number_integer()) throw invalid("exp must be a number");
-    if (claims["exp"].get<int64_t>() <= now_unix)
-      throw Error(ErrorKind::Unauthorized, "token_expired", "the token has expired; log in again");
-  }
+  return claims;
+}
+
+}  // namespace
+
+nlohmann::json verify_at(const std::string& token, const std::string& secret, int64_t now_unix) {
+  nlohmann::json claims = verified_claims(token, secret);
+  if (auto exp = numeric_date(claims, "exp"); exp && *exp <= now_unix) throw expired();
+  return claims;
+}
+
+nlohmann::json verify_bearer(const std::string& token, const std::string& secret, int64_t skew_seconds) {
+  return verify_bearer_at(token, secret, unix_now(), skew_seconds);
+}
+
+nlohmann::json verify_bearer_at(const std::string& token, const std::string& secret, int64_t now_unix,
+                                int64_t skew_seconds) {
+  if (skew_seconds < 0) throw std::invalid_argument("jwt: clock skew must not be negative");
+  nlohmann::json claims = verified_claims(token, secret);
+  // The arithmetic is on `now`, which is sane; a claim may be any int64.
+  auto exp = numeric_date(claims, "exp");
+  if (!exp) throw invalid("the token has no expiry (exp)");
+  if (*exp <= now_unix - skew_seconds) throw expired();
+  if (auto nbf = numeric_date(claims, "nbf"); nbf && *nbf > now_unix + skew_seconds)
+    throw invalid("the token is not valid yet (nbf)");
+  if (auto iat = numeric_date(claims, "iat"); iat && *iat > now_unix + skew_seconds)
+    throw invalid("the token was issued in the future (iat)");
+  auto sub = claims.find("sub");
+  if (sub == claims.end() || !sub->is_string() || sub->get_ref<const std::string&>().empty())
+    throw invalid("the token has no subject (sub)");
   return claims;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // Socket-free HTTP request and response, so handlers are plain functions that
 // unit tests can call without a network (Beast types stay in server.cpp).
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +20,14 @@ using PathParams = std::vector<std::pair<std::string, std::string>>;
 // "a%20b+c" -> "a b c" (with plus_as_space); malformed escapes are kept as they are.
 std::string percent_decode(std::string_view s, bool plus_as_space = true);
 
+// Who made a request: set by an authenticating middleware (require_bearer in
+// core/http/middleware_auth.hpp) before the handler runs.
+struct Principal {
+  std::string subject;  // the token's "sub": "user:42", "store:7"
+  std::string kind;     // the token's "kind" claim, "user" when absent: "user", "store"
+  std::shared_ptr<const nlohmann::json> claims;  // every verified claim
+};
+
 struct Request {
   std::string method;      // "GET", "POST", ...
   std::string target;      // raw target, "/v1/orders/12?x=1"
@@ -32,6 +41,7 @@ struct Request {
   Context ctx;
   PathParams params;       // filled by the router: {"order_id", "12"}
   std::string route;       // the matched pattern, "/v1/orders/{order_id}"
+  std::optional<Principal> principal;  // empty unless a middleware authenticated the caller
 
   std::string_view header(std::string_view name) const;  // "" when absent; name lower-case
   std::string_view param(std::string_view name) const;   // "" when absent

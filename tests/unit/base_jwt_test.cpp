@@ -1,7 +1,8 @@
 // JWT (HS256): round trip, tampering, wrong secret, alg confusion, expiry,
-// and the base64url codec.
+// the base64url codec, and verify_bearer's required claims and clock skew.
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -181,6 +182,111 @@ TEST(Jwt, Base64UrlDecodeIsStrict) {
   EXPECT_THROW(base64url_decode("Zm9vY"), std::invalid_argument);
   EXPECT_THROW(base64url_decode("Zh"), std::invalid_argument);      // non-zero padding bits
   EXPECT_THROW(base64url_decode("Zm9"), std::invalid_argument);
+}
+
+// ---- verify_bearer: the stricter rules for tokens on the request path -------
+
+constexpr int64_t kNow = 1'700'000'000;
+
+// Returns the error code of verify_bearer_at, or "" when it accepted the token.
+std::string bearer_code(const json& claims, int64_t skew = kDefaultSkewSeconds) {
+  try {
+    verify_bearer_at(sign(claims, kSecret), kSecret, kNow, skew);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Unauthorized) << e.what();
+    return e.code();
+  }
+  return "";
+}
+
+json bearer_claims() { return {{"sub", "user:1"}, {"iat", kNow}, {"exp", kNow + 300}}; }
+
+json with(json claims, const std::string& key, json value) {
+  if (value.is_null()) claims.erase(key);
+  else claims[key] = std::move(value);
+  return claims;
+}
+
+TEST(JwtBearer, AcceptsAValidToken) {
+  auto claims = verify_bearer_at(sign(bearer_claims(), kSecret), kSecret, kNow);
+  EXPECT_EQ(claims["sub"], "user:1");
+}
+
+TEST(JwtBearer, ExpIsRequired) {
+  EXPECT_EQ(bearer_code(with(bearer_claims(), "exp", nullptr)), "invalid_token");
+  EXPECT_EQ(bearer_code(with(bearer_claims(), "exp", "soon")), "invalid_token");
+  EXPECT_EQ(bearer_code(with(bearer_claims(), "exp", 1.7e9)), "invalid_token");  // not whole seconds
+  // verify (without bearer) still takes a token without exp.
+  EXPECT_EQ(verify_code(sign(with(bearer_claims(), "exp", nullptr), kSecret), kSecret, kNow), "");
+}
+
+TEST(JwtBearer, ExpiryAllowsTheSkewAndNoMore) {
+  EXPECT_EQ(bearer_code(with(bearer_claims(), "exp", kNow - 29)), "");
+  EXPECT_EQ(bearer_code(with(bearer_claims(), "exp", kNow - 30)), "token_expired");
+  EXPECT_EQ(bearer_code(with(bearer_claims(), "exp", kNow - 3600)), "token_expired");
+  EXPECT_EQ(bearer_code(with(bearer_claims(), "exp", kNow - 5), 0), "token_expired");
+  EXPECT_EQ(bearer_code(with(bearer_claims(), "exp", kNow - 5), 10), "");
+  // A huge unsigned exp does not wrap into the past, nor pass as valid.
+  EXPECT_EQ(bearer_code(with(bearer_claims(), "exp", std::numeric_limits<uint64_t>::max())), "invalid_token");
+}
+
+TEST(JwtBearer, NotBeforeAndIssuedAtInTheFutureAreRefused) {
+  EXPECT_EQ(bearer_code(with(bearer_claims(), "nbf", kNow + 31)), "invalid_token");
+  EXPECT_EQ(bearer_code(with(bearer_claims(), "nbf", kNow + 30)), "");
+  EXPECT_EQ(bearer_code(with(bearer_claims(), "nbf", kNow - 100)), "");
+  EXPECT_EQ(bearer_code(with(bearer_claims(), "nbf", std::numeric_limits<uint64_t>::max())), "invalid_token");
+  EXPECT_EQ(bearer_code(with(bearer_claims(), "iat", kNow + 31)), "invalid_token");
+  EXPECT_EQ(bearer_code(with(bearer_claims(), "iat", kNow + 30)), "");
+  EXPECT_EQ(bearer_code(with(bearer_claims(), "iat", nullptr)), "");  // iat is optional
+  EXPECT_EQ(bearer_code(with(bearer_claims(), "iat", "now")), "invalid_token");
+}
+
+TEST(JwtBearer, SubjectIsRequired) {
+  EXPECT_EQ(bearer_code(with(bearer_claims(), "sub", nullptr)), "invalid_token");
+  EXPECT_EQ(bearer_code(with(bearer_claims(), "sub", "")), "invalid_token");
+  EXPECT_EQ(bearer_code(with(bearer_claims(), "sub", 7)), "invalid_token");
+}
+
+TEST(JwtBearer, SignatureAndAlgorithmComeFirst) {
+  // An expired token with a bad signature is invalid, not expired.
+  auto expired = sign(with(bearer_claims(), "exp", kNow - 3600), "another-secret");
+  EXPECT_THROW(
+      {
+        try {
+          verify_bearer_at(expired, kSecret, kNow);
+        } catch (const Error& e) {
+          EXPECT_EQ(e.code(), "invalid_token");
+          throw;
+        }
+      },
+      Error);
+  Parts p = split(sign(bearer_claims(), kSecret));
+  for (const char* head : {R"({"alg":"none"})", R"({"alg":"HS512"})", R"({"alg":"RS256"})",
+                           R"({"alg":"HS256","crit":["exp"]})"}) {
+    Parts q = p;
+    q.head = base64url_encode(head);
+    EXPECT_THROW(verify_bearer_at(join(q), kSecret, kNow), Error) << head;
+  }
+  Parts none = p;
+  none.head = base64url_encode(R"({"alg":"none"})");
+  none.sig.clear();
+  EXPECT_THROW(verify_bearer_at(join(none), kSecret, kNow), Error);
+  EXPECT_THROW(verify_bearer_at(join(p), kSecret, kNow, -1), std::invalid_argument);
+}
+
+TEST(JwtBearer, MessagesNeverContainTheToken) {
+  for (const json& claims : {with(bearer_claims(), "exp", nullptr), with(bearer_claims(), "exp", kNow - 3600),
+                             with(bearer_claims(), "sub", nullptr), with(bearer_claims(), "nbf", kNow + 3600)}) {
+    std::string token = sign(claims, kSecret);
+    try {
+      verify_bearer_at(token, kSecret, kNow);
+      ADD_FAILURE() << claims.dump();
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()).find(split(token).sig), std::string::npos);
+      EXPECT_EQ(std::string(e.what()).find(split(token).body), std::string::npos);
+      EXPECT_EQ(e.detail().find(split(token).sig), std::string::npos);
+    }
+  }
 }
 
 }  // namespace
