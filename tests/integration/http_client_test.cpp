@@ -4,6 +4,7 @@
 // bound, metrics and plain error messages.
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 
 #include "tests/integration/http_fixture.hpp"
@@ -221,6 +222,11 @@ TEST_F(HttpClient, TheRequestDeadlineBeatsALongerTimeout) {
   });
 }
 
+Task<void> counted_call(Client& client, ClientRequest req, std::shared_ptr<int> ok) {
+  ClientResponse r = co_await client.request(std::move(req));
+  if (r.status == 200) ++*ok;
+}
+
 struct CallEnd {
   bool done = false;
   std::exception_ptr error;
@@ -256,6 +262,38 @@ TEST_F(HttpClient, ACancelledCallStopsAtOnceAndClosesItsConnection) {
     // The server finds the connection gone once its handler answers.
     EXPECT_TRUE(co_await eventually([&] { return server->figures().connections == 0; }));
     EXPECT_EQ((co_await client.request(get("/fast"))).status, 200);
+  });
+}
+
+TEST_F(HttpClient, ACallCancelledWhileWaitingForASlotEndsAtOnce) {
+  start_server();
+  run([&]() -> Task<void> {
+    ClientOptions opts;
+    opts.max_connections_per_host = 1;
+    Client client(ctx.get_executor(), opts);
+    auto ok = std::make_shared<int>(0);
+    spawn_logged(ctx.get_executor(), counted_call(client, get("/pause"), ok), "slot holder");
+    EXPECT_TRUE(co_await eventually([&] { return server->figures().in_flight == 1; }));
+
+    auto end = std::make_shared<CallEnd>();
+    asio::cancellation_signal signal;
+    asio::co_spawn(ctx, client.request(get("/fast")),
+                   asio::bind_cancellation_slot(signal.slot(), [end](std::exception_ptr e, ClientResponse) {
+                     end->done = true;
+                     end->error = e;
+                   }));
+    // One turn of the loop: the spawned call runs until it waits for the slot.
+    co_await asio::post(ctx, asio::use_awaitable);
+    EXPECT_FALSE(end->done);
+    signal.emit(asio::cancellation_type::terminal);
+    EXPECT_TRUE(co_await eventually([&] { return end->done; }));
+    EXPECT_EQ(*ok, 0);  // it ended before the slot came free
+    EXPECT_TRUE(end->error);
+    EXPECT_EQ(hits->count, 0);  // and never reached the server
+
+    EXPECT_TRUE(co_await eventually([&] { return *ok == 1; }));
+    EXPECT_EQ((co_await client.request(get("/fast"))).status, 200);
+    EXPECT_EQ(client.open_connections(), 1u);
   });
 }
 
@@ -342,11 +380,6 @@ TEST_F(HttpClient, IdleConnectionsOlderThanTheIdleTimeoutAreNotReused) {
     EXPECT_EQ(client.open_connections(), 1u);  // the old one was closed, not left behind
     EXPECT_TRUE(co_await eventually([&] { return server->figures().connections == 1; }));
   });
-}
-
-Task<void> counted_call(Client& client, ClientRequest req, std::shared_ptr<int> ok) {
-  ClientResponse r = co_await client.request(std::move(req));
-  if (r.status == 200) ++*ok;
 }
 
 TEST_F(HttpClient, ConnectionsPerHostAreBounded) {
