@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <deque>
 #include <random>
+#include <type_traits>
 #include <unordered_map>
 
 #include <boost/asio/as_tuple.hpp>
@@ -82,6 +83,8 @@ bool idempotent_by_default(std::string_view m) {
   return m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE" || m == "OPTIONS";
 }
 
+static_assert(std::is_trivially_copyable_v<ClientOptions>, "see the comment above ClientOptions");
+
 struct Client::Impl {
   // The connections to one host:port. Every change of `open` and `idle` goes
   // through these members so the gauges follow.
@@ -134,14 +137,16 @@ struct Client::Impl {
     }
   };
 
-  Impl(asio::any_io_executor e, ClientOptions o) : ex(std::move(e)), opts(std::move(o)) {
+  Impl(asio::any_io_executor e, ClientOptions o) : ex(std::move(e)), opts(o) {
     opts.max_connections_per_host = std::max<std::size_t>(1, opts.max_connections_per_host);
     opts.retries = std::max(0, opts.retries);
   }
 
   Pool& pool(const std::string& key) {
     auto [it, fresh] = pools.try_emplace(key);
-    if (fresh && opts.metrics) it->second.metrics = UpstreamMetrics(*opts.metrics, key, opts.worker);
+    if (fresh && opts.metrics) {
+      it->second.metrics = UpstreamMetrics(*opts.metrics, key, std::to_string(opts.worker));
+    }
     return it->second;
   }
 
@@ -439,7 +444,7 @@ Task<ClientResponse> run_request(std::shared_ptr<Impl> impl, ClientRequest req) 
 }  // namespace
 
 Client::Client(asio::any_io_executor ex, ClientOptions opts)
-    : impl_(std::make_shared<Impl>(std::move(ex), std::move(opts))) {}
+    : impl_(std::make_shared<Impl>(std::move(ex), opts)) {}
 
 Client::~Client() {
   impl_->closed = true;  // leases still out close their connections when they end

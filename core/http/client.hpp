@@ -25,6 +25,10 @@ class Registry;
 
 namespace dine::http {
 
+// Trivially copyable on purpose: GCC 12 copies a non-trivial default argument
+// bitwise when the same full-expression has a co_await, as in
+// `Client c(co_await asio::this_coro::executor);` (a std::string member here
+// once made that free an SSO buffer inside the coroutine frame).
 struct ClientOptions {
   std::size_t max_connections_per_host = 64;
   milliseconds timeout{5000};          // whole call: waiting for a slot, connect, write, read
@@ -33,7 +37,7 @@ struct ClientOptions {
                                        // not reused; keep it below every server's idle timeout
   milliseconds retry_backoff{25};      // first retry waits 1/2..1 of this, doubling each retry
   metrics::Registry* metrics = nullptr;  // when set: per-upstream figures (outlives the Client)
-  std::string worker = "0";            // the `worker` label of those figures
+  int worker = 0;                      // the `worker` label of those figures
 };
 
 struct ClientResponse {

@@ -45,14 +45,14 @@ class HttpClient : public HttpFixture {
     });
   }
 
-  // Options whose figures land in the fixture's registry under worker "w1".
+  // Options whose figures land in the fixture's registry under worker "3".
   ClientOptions counted(ClientOptions o = {}) {
     o.metrics = &registry;
-    o.worker = "w1";
+    o.worker = 3;
     return o;
   }
   metrics::Labels upstream(int p, metrics::Labels extra = {}) {
-    metrics::Labels l{{"upstream", "127.0.0.1:" + std::to_string(p)}, {"worker", "w1"}};
+    metrics::Labels l{{"upstream", "127.0.0.1:" + std::to_string(p)}, {"worker", "3"}};
     l.insert(l.end(), extra.begin(), extra.end());
     return l;
   }
@@ -436,7 +436,7 @@ TEST_F(HttpClient, MetricsFollowAnswersAndConnections) {
       EXPECT_EQ(gauge("dine_http_client_idle_connections", upstream(port())), 1);
       std::string text = registry.render();
       EXPECT_NE(text.find("dine_http_client_connections{upstream=\"127.0.0.1:" + std::to_string(port()) +
-                          "\",worker=\"w1\"} 1"),
+                          "\",worker=\"3\"} 1"),
                 std::string::npos)
           << text;
     }
