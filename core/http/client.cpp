@@ -1,23 +1,31 @@
 #include "core/http/client.hpp"
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <deque>
+#include <random>
+#include <type_traits>
 #include <unordered_map>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <fmt/format.h>
 
 #include "core/errors.hpp"
+#include "core/http/client_metrics.hpp"
+#include "core/log.hpp"
 
 namespace dine::http {
 
@@ -25,16 +33,41 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
+using Stream = beast::tcp_stream;
+using Message = bhttp::request<bhttp::string_body>;
 
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kResponseBodyLimit = 64 * 1024 * 1024;
 
+const log::Logger& logger() {
+  static const log::Logger l("http_client");
+  return l;
+}
+
 bool iequal(std::string_view a, std::string_view b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
     return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
   });
+}
+
+[[noreturn]] void throw_cancelled() {
+  throw boost::system::system_error(asio::error::operation_aborted, "http client call cancelled");
+}
+
+Task<bool> cancelled() {
+  auto state = co_await asio::this_coro::cancellation_state;
+  co_return state.cancelled() != asio::cancellation_type::none;
+}
+
+// Whether an idle keep-alive connection can no longer carry a request: the peer
+// closed it (EOF or RST is waiting) or sent bytes nobody asked for. Never blocks.
+bool unusable(Stream& s) {
+  char byte;
+  ssize_t n = ::recv(s.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n >= 0) return true;
+  return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
 }
 
 }  // namespace
@@ -46,15 +79,75 @@ std::string_view ClientResponse::header(std::string_view name) const {
   return {};
 }
 
+bool idempotent_by_default(std::string_view m) {
+  return m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE" || m == "OPTIONS";
+}
+
+static_assert(std::is_trivially_copyable_v<ClientOptions>, "see the comment above ClientOptions");
+
 struct Client::Impl {
+  // The connections to one host:port. Every change of `open` and `idle` goes
+  // through these members so the gauges follow.
   struct Pool {
-    std::deque<std::unique_ptr<beast::tcp_stream>> idle;  // back: most recently used
-    std::size_t open = 0;                                 // idle + leased + connecting
-    std::deque<asio::steady_timer*> waiters;              // calls waiting for a free slot
+    struct Idle {
+      std::unique_ptr<Stream> stream;
+      Clock::time_point since;
+    };
+    std::deque<Idle> idle;                    // back: most recently used; front: oldest
+    std::size_t open = 0;                     // idle + leased + connecting
+    std::deque<asio::steady_timer*> waiters;  // calls waiting for a free slot
+    UpstreamMetrics metrics;
+
+    void opening() {
+      ++open;
+      metrics.open_delta(1);
+    }
+    void closed() {
+      --open;
+      metrics.open_delta(-1);
+    }
+    void park(std::unique_ptr<Stream> s) {
+      s->expires_never();
+      idle.push_back({std::move(s), Clock::now()});
+      metrics.idle_delta(1);
+    }
+    std::unique_ptr<Stream> unpark_newest() {
+      auto s = std::move(idle.back().stream);
+      idle.pop_back();
+      metrics.idle_delta(-1);
+      return s;
+    }
+    void close_oldest() {
+      idle.pop_front();
+      metrics.idle_delta(-1);
+      closed();
+    }
+    // Idle connections are ordered by age, so the expired ones are in front.
+    void expire(milliseconds idle_timeout) {
+      const auto now = Clock::now();
+      while (!idle.empty() && now - idle.front().since >= idle_timeout) {
+        metrics.discard(Discard::IdleTimeout);
+        close_oldest();
+      }
+    }
+    void wake_one() {
+      if (waiters.empty()) return;
+      waiters.front()->cancel();
+      waiters.pop_front();
+    }
   };
 
   Impl(asio::any_io_executor e, ClientOptions o) : ex(std::move(e)), opts(o) {
     opts.max_connections_per_host = std::max<std::size_t>(1, opts.max_connections_per_host);
+    opts.retries = std::max(0, opts.retries);
+  }
+
+  Pool& pool(const std::string& key) {
+    auto [it, fresh] = pools.try_emplace(key);
+    if (fresh && opts.metrics) {
+      it->second.metrics = UpstreamMetrics(*opts.metrics, key, std::to_string(opts.worker));
+    }
+    return it->second;
   }
 
   asio::any_io_executor ex;
@@ -68,12 +161,13 @@ namespace {
 using Impl = Client::Impl;
 using Pool = Client::Impl::Pool;
 
-// One connection taken from a pool. It goes back to the pool's idle list only
-// when keep() was called (a complete keep-alive exchange); otherwise it is
-// closed and its slot freed. Either way one waiting call is woken.
+// One connection taken from a pool. It goes back to the idle list only when
+// keep() was called (a complete keep-alive exchange); otherwise (failure,
+// timeout, cancellation) it is closed and its slot freed. Either way one
+// waiting call is woken.
 class Lease {
  public:
-  Lease(std::shared_ptr<Impl> impl, Pool& pool, std::unique_ptr<beast::tcp_stream> s, bool reused)
+  Lease(std::shared_ptr<Impl> impl, Pool& pool, std::unique_ptr<Stream> s, bool reused)
       : impl_(std::move(impl)), pool_(&pool), stream_(std::move(s)), reused_(reused) {}
   Lease(Lease&& o) noexcept
       : impl_(std::move(o.impl_)), pool_(o.pool_), stream_(std::move(o.stream_)),
@@ -81,7 +175,7 @@ class Lease {
   Lease& operator=(Lease&&) = delete;
   ~Lease() { release(); }
 
-  beast::tcp_stream& stream() { return *stream_; }
+  Stream& stream() { return *stream_; }
   bool reused() const { return reused_; }
   void keep() { keep_ = true; }
 
@@ -89,198 +183,261 @@ class Lease {
   void release() {
     if (!stream_) return;
     if (keep_ && !impl_->closed) {
-      stream_->expires_never();
-      pool_->idle.push_back(std::move(stream_));
+      pool_->park(std::move(stream_));
     } else {
       stream_.reset();
-      --pool_->open;
+      pool_->closed();
     }
-    if (!pool_->waiters.empty()) {
-      pool_->waiters.front()->cancel();
-      pool_->waiters.pop_front();
-    }
+    pool_->wake_one();
   }
 
   std::shared_ptr<Impl> impl_;
   Pool* pool_;
-  std::unique_ptr<beast::tcp_stream> stream_;
+  std::unique_ptr<Stream> stream_;
   bool reused_;
   bool keep_ = false;
 };
 
-enum class Outcome { Ok, Stale, Failed, TimedOut };
+// Everything about one call, built once and shared by its attempts.
+struct Call {
+  std::string key;  // "host:port": the upstream
+  std::string host;
+  int port = 0;
+  std::string method;
+  std::string path;  // target without its query, for logs
+  std::string request_id;
+  Deadline deadline;
+  bool idempotent = false;
+  Message msg;
+};
 
 struct Attempt {
-  Outcome outcome = Outcome::Failed;
-  std::string error;
+  std::optional<UpstreamFailure> failure;  // none: `response` is the answer
+  bool sent = false;                       // some bytes of the request went out
+  std::string error;                       // for the detail and the log only
   ClientResponse response;
 };
 
-Error timeout_error(const std::string& where) {
-  return Error(ErrorKind::Timeout, "upstream_timeout", "a service did not answer in time",
-               "upstream " + where + " timed out");
-}
+std::shared_ptr<Call> make_call(const ClientOptions& opts, ClientRequest req) {
+  auto c = std::make_shared<Call>();
+  c->key = req.host + ":" + std::to_string(req.port);
+  c->host = std::move(req.host);
+  c->port = req.port;
+  c->method = req.method;
+  c->path = req.target.substr(0, req.target.find('?'));
+  c->deadline = req.ctx.cap(req.timeout.value_or(opts.timeout));
+  c->idempotent = req.is_idempotent();
+  c->request_id = std::move(req.ctx.request_id);
 
-// Connects a fresh stream to host:port before the deadline.
-Task<error_code> connect(beast::tcp_stream& stream, std::string host, int port, Deadline deadline) {
-  stream.expires_at(deadline);
-  error_code ec;
-  auto addr = asio::ip::make_address(host, ec);
-  if (!ec) {
-    auto [cec] = co_await stream.async_connect(tcp::endpoint(addr, static_cast<unsigned short>(port)),
-                                               use_tuple);
-    ec = cec;
-  } else {
-    tcp::resolver resolver(stream.get_executor());
-    auto [rec, results] = co_await resolver.async_resolve(host, std::to_string(port), use_tuple);
-    if (rec) co_return rec;
-    auto [cec, ep] = co_await stream.async_connect(results, use_tuple);
-    ec = cec;
-  }
-  if (!ec) stream.socket().set_option(tcp::no_delay(true), ec);
-  co_return ec;
-}
-
-// Takes an idle connection (unless fresh_only) or opens one within the
-// per-host bound, waiting for a free slot until the deadline.
-Task<Lease> acquire(std::shared_ptr<Impl> impl, std::string key, std::string host, int port,
-                    Deadline deadline, bool fresh_only, error_code& connect_error) {
-  Pool& pool = impl->pools[key];
-  while (true) {
-    if (!fresh_only && !pool.idle.empty()) {
-      auto s = std::move(pool.idle.back());
-      pool.idle.pop_back();
-      co_return Lease(impl, pool, std::move(s), true);
-    }
-    if (pool.open < impl->opts.max_connections_per_host) {
-      ++pool.open;
-      Lease lease(impl, pool, std::make_unique<beast::tcp_stream>(impl->ex), false);
-      connect_error = co_await connect(lease.stream(), host, port, deadline);
-      co_return lease;  // on error the caller drops it, which frees the slot
-    }
-    if (fresh_only && !pool.idle.empty()) {
-      pool.idle.pop_front();  // make room for a fresh connection
-      --pool.open;
-      continue;
-    }
-    if (Clock::now() >= deadline) throw timeout_error(key);
-    asio::steady_timer timer(impl->ex);
-    timer.expires_at(deadline);
-    pool.waiters.push_back(&timer);
-    co_await timer.async_wait(use_tuple);
-    std::erase(pool.waiters, &timer);
-  }
-}
-
-bool peer_closed(const error_code& ec) {
-  return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
-         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
-         ec == asio::error::connection_aborted;
-}
-
-// One exchange on one connection; never throws for network failures.
-Task<Attempt> attempt(std::shared_ptr<Impl> impl, const bhttp::request<bhttp::string_body>& msg,
-                      std::string key, std::string host, int port, Deadline deadline,
-                      bool fresh_only) {
-  Attempt a;
-  error_code ec;
-  Lease lease = co_await acquire(impl, key, host, port, deadline, fresh_only, ec);
-  if (ec) {
-    a.outcome = ec == beast::error::timeout ? Outcome::TimedOut : Outcome::Failed;
-    a.error = ec.message();
-    co_return a;
-  }
-  auto& stream = lease.stream();
-  stream.expires_at(deadline);
-  auto [wec, wn] = co_await bhttp::async_write(stream, msg, use_tuple);
-  if (wec) {
-    a.outcome = wec == beast::error::timeout ? Outcome::TimedOut
-                : lease.reused()             ? Outcome::Stale
-                                             : Outcome::Failed;
-    a.error = wec.message();
-    co_return a;
-  }
-  beast::flat_buffer buffer;
-  bhttp::response_parser<bhttp::string_body> parser;
-  parser.body_limit(kResponseBodyLimit);
-  auto [rec, rn] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
-  if (rec) {
-    if (rec == beast::error::timeout) {
-      a.outcome = Outcome::TimedOut;
-    } else if (lease.reused() && !parser.got_some() && buffer.size() == 0 && peer_closed(rec)) {
-      a.outcome = Outcome::Stale;
-    } else {
-      a.outcome = Outcome::Failed;
-    }
-    a.error = rec.message();
-    co_return a;
-  }
-  auto& res = parser.get();
-  if (res.keep_alive() && !parser.need_eof() && buffer.size() == 0) lease.keep();
-  a.outcome = Outcome::Ok;
-  a.response.status = static_cast<int>(res.result_int());
-  for (const auto& f : res) {
-    std::string name(f.name_string());
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    a.response.headers.emplace_back(std::move(name), std::string(f.value()));
-  }
-  a.response.body = std::move(res.body());
-  co_return a;
-}
-
-bhttp::request<bhttp::string_body> build_message(const ClientRequest& req, const std::string& key) {
-  bhttp::request<bhttp::string_body> m;
+  Message& m = c->msg;
   m.version(11);
   m.method_string(req.method);
   m.target(req.target);
-  m.set(bhttp::field::host, key);
+  m.set(bhttp::field::host, c->key);
   bool has_type = false;
   for (const auto& [k, v] : req.headers) {
+    if (iequal(k, "x-request-id")) {
+      if (c->request_id.empty()) c->request_id = v;
+      continue;
+    }
     m.set(k, v);
     has_type = has_type || iequal(k, "content-type");
   }
+  if (c->request_id.empty()) c->request_id = new_request_id();
+  m.set("X-Request-Id", c->request_id);
   if (!req.body.empty()) {
     if (!has_type) m.set(bhttp::field::content_type, "application/json");
-    m.body() = req.body;
+    m.body() = std::move(req.body);
   }
   m.keep_alive(true);
   m.prepare_payload();
-  return m;
+  return c;
+}
+
+// An idle connection still fit for use (newest first; expired and closed ones
+// are closed on the way), or a slot for a new one within the per-host bound.
+// Waits for a slot until the deadline: nullopt past it.
+Task<std::optional<Lease>> acquire(std::shared_ptr<Impl> impl, std::string key, Deadline deadline) {
+  Pool& pool = impl->pool(key);
+  while (true) {
+    pool.expire(impl->opts.idle_timeout);
+    while (!pool.idle.empty()) {
+      auto s = pool.unpark_newest();
+      if (!unusable(*s)) co_return Lease(impl, pool, std::move(s), true);
+      pool.metrics.discard(Discard::ClosedByPeer);
+      s.reset();
+      pool.closed();
+    }
+    if (pool.open < impl->opts.max_connections_per_host) {
+      pool.opening();
+      co_return Lease(impl, pool, std::make_unique<Stream>(impl->ex), false);
+    }
+    if (Clock::now() >= deadline) co_return std::nullopt;
+    asio::steady_timer timer(impl->ex, deadline);
+    pool.waiters.push_back(&timer);
+    co_await timer.async_wait(use_tuple);  // a free slot cancels it
+    std::erase(pool.waiters, &timer);
+    if (co_await cancelled()) {
+      pool.wake_one();  // hand on a wake-up this call may have taken
+      throw_cancelled();
+    }
+  }
+}
+
+Task<std::tuple<error_code, tcp::resolver::results_type>> resolve(std::string host, int port) {
+  error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (!ec) {
+    tcp::endpoint ep(addr, static_cast<unsigned short>(port));
+    co_return std::tuple{ec, tcp::resolver::results_type::create(ep, host, std::to_string(port))};
+  }
+  tcp::resolver resolver(co_await asio::this_coro::executor);
+  co_return co_await resolver.async_resolve(host, std::to_string(port), use_tuple);
+}
+
+UpstreamFailure failure_of(const error_code& ec, UpstreamFailure otherwise) {
+  if (ec == asio::error::operation_aborted) throw_cancelled();
+  return ec == beast::error::timeout ? UpstreamFailure::Timeout : otherwise;
+}
+
+// One exchange on one connection; returns network failures rather than
+// throwing them. A reused connection that fails before taking a single byte of
+// the request is closed and another one used: nothing was sent.
+Task<Attempt> exchange(std::shared_ptr<Impl> impl, std::shared_ptr<Call> call) {
+  Attempt a;
+  while (true) {
+    if (Clock::now() >= call->deadline) {
+      a.failure = UpstreamFailure::Timeout;
+      a.error = "deadline passed before sending";
+      co_return a;
+    }
+    std::optional<Lease> lease = co_await acquire(impl, call->key, call->deadline);
+    if (!lease) {
+      a.failure = UpstreamFailure::Timeout;
+      a.error = "no free connection before the deadline";
+      co_return a;
+    }
+    Stream& stream = lease->stream();
+    stream.expires_at(call->deadline);
+    if (!lease->reused()) {
+      auto [rec, endpoints] = co_await resolve(call->host, call->port);
+      if (!rec) std::tie(rec, std::ignore) = co_await stream.async_connect(endpoints, use_tuple);
+      if (rec) {
+        a.failure = failure_of(rec, UpstreamFailure::Connect);
+        a.error = rec.message();
+        co_return a;
+      }
+      error_code ignored;
+      stream.socket().set_option(tcp::no_delay(true), ignored);
+    }
+
+    const auto left = std::chrono::duration_cast<milliseconds>(call->deadline - Clock::now());
+    if (left.count() <= 0) {  // nothing was written: the connection stays good
+      lease->keep();
+      a.failure = UpstreamFailure::Timeout;
+      a.error = "deadline passed before sending";
+      co_return a;
+    }
+    call->msg.set(kBudgetHeader, std::to_string(left.count()));
+    auto [wec, written] = co_await bhttp::async_write(stream, call->msg, use_tuple);
+    a.sent = written > 0;
+    if (wec) {
+      a.failure = failure_of(wec, UpstreamFailure::Broken);
+      a.error = wec.message();
+      if (lease->reused() && !a.sent && a.failure == UpstreamFailure::Broken) {
+        impl->pool(call->key).metrics.discard(Discard::ClosedByPeer);
+        a = {};
+        continue;
+      }
+      co_return a;
+    }
+
+    beast::flat_buffer buffer;
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(kResponseBodyLimit);
+    if (call->method == "HEAD") parser.skip(true);
+    auto [rec, read] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+    if (rec) {
+      a.failure = failure_of(rec, UpstreamFailure::Broken);
+      a.error = rec.message();
+      co_return a;
+    }
+    auto& res = parser.get();
+    if (res.keep_alive() && !parser.need_eof() && buffer.size() == 0) lease->keep();
+    a.response.status = static_cast<int>(res.result_int());
+    for (const auto& f : res) {
+      std::string name(f.name_string());
+      std::transform(name.begin(), name.end(), name.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      a.response.headers.emplace_back(std::move(name), std::string(f.value()));
+    }
+    a.response.body = std::move(res.body());
+    co_return a;
+  }
+}
+
+// Retry n (0-based) waits between half and all of base * 2^n.
+milliseconds backoff(milliseconds base, int n) {
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  const long full = std::max<long>(1, static_cast<long>(base.count()) << std::min(n, 10));
+  return milliseconds(full / 2 + static_cast<long>(rng() % static_cast<unsigned long>(full / 2 + 1)));
+}
+
+Task<void> pause(milliseconds d) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, d);
+  auto [ec] = co_await timer.async_wait(use_tuple);
+  if (ec) throw_cancelled();
+}
+
+const char* kind_name(UpstreamFailure f) {
+  switch (f) {
+    case UpstreamFailure::Connect: return "connect";
+    case UpstreamFailure::Timeout: return "timeout";
+    case UpstreamFailure::Broken: return "broken";
+  }
+  return "unknown";
+}
+
+// The error a caller sees: a plain message; the upstream and the socket's
+// words only in the detail and the log line, which carries the request id.
+Error failure_error(const Call& c, const Attempt& a, int attempts) {
+  const char* kind = kind_name(*a.failure);
+  std::string detail = fmt::format("upstream {} {} {}: {}: {} ({} attempt{}{})", c.key, c.method, c.path, kind,
+                                   a.error, attempts, attempts == 1 ? "" : "s",
+                                   a.sent ? ", request sent" : "");
+  logger().warn_limited("upstream_failed", {{"request_id", c.request_id}, {"upstream", c.key},
+                                            {"method", c.method}, {"path", c.path}, {"kind", kind},
+                                            {"attempts", std::to_string(attempts)}, {"error", a.error}});
+  if (*a.failure == UpstreamFailure::Timeout)
+    return Error(ErrorKind::Timeout, "upstream_timeout", "a service did not answer in time", std::move(detail));
+  return Error(ErrorKind::Unavailable, "upstream_unavailable", "a service is unavailable", std::move(detail));
 }
 
 Task<ClientResponse> run_request(std::shared_ptr<Impl> impl, ClientRequest req) {
-  const Deadline deadline = Clock::now() + req.timeout.value_or(impl->opts.timeout);
-  const std::string key = req.host + ":" + std::to_string(req.port);
-  const auto msg = build_message(req, key);
-  int retries_left = req.idempotent ? impl->opts.retries : 0;
-  bool stale_retry_used = false;
-  bool fresh_only = false;
-  while (true) {
-    Attempt a = co_await attempt(impl, msg, key, req.host, req.port, deadline, fresh_only);
-    switch (a.outcome) {
-      case Outcome::Ok:
-        co_return std::move(a.response);
-      case Outcome::TimedOut:
-        throw timeout_error(key);
-      case Outcome::Stale:
-        // A kept-alive connection the server had closed: nothing was read,
-        // so the request never ran; one more try on a fresh connection.
-        if (!stale_retry_used) {
-          stale_retry_used = true;
-          fresh_only = true;
-          continue;
-        }
-        [[fallthrough]];
-      case Outcome::Failed:
-        if (retries_left > 0 && Clock::now() < deadline) {
-          --retries_left;
-          fresh_only = true;
-          continue;
-        }
-        throw Error(ErrorKind::Unavailable, "upstream_unavailable", "a service is unavailable",
-                    "upstream " + key + ": " + a.error);
+  std::shared_ptr<Call> call = make_call(impl->opts, std::move(req));
+  Pool& pool = impl->pool(call->key);
+  const int retries = call->idempotent ? impl->opts.retries : 0;
+  for (int n = 0;; ++n) {
+    Attempt a = co_await exchange(impl, call);
+    if (!a.failure) {
+      pool.metrics.answer(a.response.status);
+      co_return std::move(a.response);
     }
+    pool.metrics.failure(*a.failure);
+    // A timeout has spent the deadline; a non-idempotent request is never
+    // sent again; a retry must end inside the deadline.
+    if (*a.failure != UpstreamFailure::Timeout && n < retries) {
+      const milliseconds wait = backoff(impl->opts.retry_backoff, n);
+      if (Clock::now() + wait < call->deadline) {
+        logger().warn_limited("upstream_retry", {{"request_id", call->request_id}, {"upstream", call->key},
+                                                 {"method", call->method}, {"path", call->path},
+                                                 {"kind", kind_name(*a.failure)}, {"error", a.error}});
+        pool.metrics.retry();
+        co_await pause(wait);
+        continue;
+      }
+    }
+    throw failure_error(*call, a, n + 1);
   }
 }
 
@@ -290,10 +447,9 @@ Client::Client(asio::any_io_executor ex, ClientOptions opts)
     : impl_(std::make_shared<Impl>(std::move(ex), opts)) {}
 
 Client::~Client() {
-  impl_->closed = true;
+  impl_->closed = true;  // leases still out close their connections when they end
   for (auto& [key, pool] : impl_->pools) {
-    pool.open -= pool.idle.size();
-    pool.idle.clear();
+    while (!pool.idle.empty()) pool.close_oldest();
   }
 }
 
@@ -302,6 +458,12 @@ Task<ClientResponse> Client::request(ClientRequest req) { return run_request(imp
 std::size_t Client::idle_connections() const {
   std::size_t n = 0;
   for (const auto& [key, pool] : impl_->pools) n += pool.idle.size();
+  return n;
+}
+
+std::size_t Client::open_connections() const {
+  std::size_t n = 0;
+  for (const auto& [key, pool] : impl_->pools) n += pool.open;
   return n;
 }
 
