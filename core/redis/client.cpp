@@ -36,6 +36,7 @@ Error timeout_error(const std::string& detail) {
 struct Wire {
   std::deque<Clock::time_point> sent;
   std::string close_reason;
+  bool on_purpose = false;  // closed by disconnect() or the client's end: no failure to report
 };
 
 // One command on the wire. The hiredis callback fills it in and cancels the
@@ -72,6 +73,12 @@ struct Client::Impl {
 
   void shutdown() {
     closed = true;
+    hang_up();
+  }
+
+  // disconnect(), or the end of the client.
+  void hang_up() {
+    if (wire) wire->on_purpose = true;
     drop(conn);
   }
 
@@ -216,7 +223,11 @@ Task<Reply> await_reply(ImplPtr self, RequestPtr req, Context ctx) {
       break;
   }
   std::string detail = self->lost_detail(*req);
-  self->log_failure("redis_command_failed", ctx, detail);
+  if (req->wire->on_purpose) {
+    self->log.debug("redis_command_failed", {{"client", self->cfg.name}, {"request_id", ctx.request_id}, {"detail", detail}});
+  } else {
+    self->log_failure("redis_command_failed", ctx, detail);
+  }
   throw unavailable_error(detail);
 }
 
@@ -320,6 +331,6 @@ ClientFigures Client::figures() const {
   return f;
 }
 
-void Client::disconnect() { impl_->drop(impl_->conn); }
+void Client::disconnect() { impl_->hang_up(); }
 
 }  // namespace dine::redis

@@ -1,7 +1,8 @@
 #pragma once
 // Shared helpers of the redis_*.cpp tests: run a coroutine to completion on a
 // fresh io_context, a client config aimed at the harness's Redis, polling,
-// fresh key names, a cancellable background task, a Redis killed hard.
+// fresh key names, a cancellable background task, a Redis killed hard, and
+// the stream consumer tests' handlers.
 #include <gtest/gtest.h>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -14,15 +15,19 @@
 #include <csignal>
 #include <exception>
 #include <functional>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <unistd.h>
 
 #include "core/context.hpp"
 #include "core/errors.hpp"
 #include "core/redis/client.hpp"
+#include "core/redis/stream_consumer.hpp"
+#include "core/redis/streams.hpp"
 #include "core/stack/process.hpp"
 #include "tests/integration/harness.hpp"
 
@@ -146,6 +151,61 @@ inline bool kill_redis_hard(milliseconds limit = milliseconds(10000)) {
     ::usleep(2000);
   }
   return true;
+}
+
+// ---- streams: a consumer config on fresh names, handlers that record what
+// they saw (named coroutines; the lambdas calling them are not coroutines).
+
+inline ClientConfig consumer_client(std::string name) { return config(std::move(name), milliseconds(2000)); }
+
+// Short block, backoffs and stats period; no claims unless a test asks.
+inline ConsumerConfig consumer_config(std::string stream, std::string group, std::string consumer) {
+  ConsumerConfig c;
+  c.stream = std::move(stream);
+  c.group = std::move(group);
+  c.consumer = std::move(consumer);
+  c.block = milliseconds(200);
+  c.claim_after = milliseconds(60000);
+  c.backoff_initial = milliseconds(10);
+  c.backoff_max = milliseconds(100);
+  c.stats_every = milliseconds(50);
+  return c;
+}
+
+// What a handler saw: every delivery, in order.
+struct Seen {
+  std::vector<Entry> entries;
+  std::map<std::string, int> deliveries;  // by entry id
+  int distinct() const { return static_cast<int>(deliveries.size()); }
+};
+
+inline Task<void> record(std::shared_ptr<Seen> seen, Entry e) {
+  ++seen->deliveries[e.id];
+  seen->entries.push_back(std::move(e));
+  co_return;
+}
+
+inline Handler recorder(std::shared_ptr<Seen> seen) {
+  return [seen](Entry e) { return record(seen, std::move(e)); };
+}
+
+// XADD with explicit fields; the id.
+inline Task<std::string> produce(Client& c, std::string stream, std::string key, std::string value) {
+  Fields f;
+  f.emplace_back(std::move(key), std::move(value));
+  co_return co_await c.xadd(std::move(stream), std::move(f));
+}
+
+// XPENDING stream group - + 1000: ids of the group's pending entries.
+inline Task<std::vector<std::string>> pending_ids(Client& c, std::string stream, std::string group) {
+  Reply r = co_await c.command(argv("XPENDING", stream, group, "-", "+", "1000"));
+  std::vector<std::string> ids;
+  for (const Reply& p : r.elements) ids.push_back(p.elements.at(0).str);
+  co_return ids;
+}
+
+inline Task<int64_t> xlen(Client& c, std::string stream) {
+  co_return (co_await c.command(argv("XLEN", stream))).integer;
 }
 
 }  // namespace dine::redis::test
