@@ -224,7 +224,8 @@ Task<Reply> await_reply(ImplPtr self, RequestPtr req, Context ctx) {
   }
   std::string detail = self->lost_detail(*req);
   if (req->wire->on_purpose) {
-    self->log.debug("redis_command_failed", {{"client", self->cfg.name}, {"request_id", ctx.request_id}, {"detail", detail}});
+    self->log.debug("redis_command_failed",
+                    {{"client", self->cfg.name}, {"request_id", ctx.request_id}, {"detail", detail}});
   } else {
     self->log_failure("redis_command_failed", ctx, detail);
   }

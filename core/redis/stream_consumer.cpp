@@ -332,6 +332,7 @@ Task<void> run_loop(ImplPtr self, HandlerPtr handler) {
       backoff = c.backoff_initial;
       continue;
     }
+    if (self->stopped) break;
     own_pending = true;
     co_await pause_for(self, backoff);
     backoff = std::min(backoff * 2, c.backoff_max);

@@ -124,7 +124,8 @@ Task<void> safe_trim() {
   const std::string stream = fresh_key("t:trim");
   const std::string first = "g1", second = "g2", third = "g3";
   EXPECT_FALSE((co_await safe_trim_id(c, stream)).has_value()) << "no such stream";
-  for (int i = 1; i <= 10; ++i) co_await c.command(argv("XADD", stream, std::to_string(i) + "-1", "n", std::to_string(i)));
+  for (int i = 1; i <= 10; ++i)
+    co_await c.command(argv("XADD", stream, std::to_string(i) + "-1", "n", std::to_string(i)));
   EXPECT_FALSE((co_await safe_trim_id(c, stream)).has_value()) << "no group: never trim what nobody read";
 
   co_await ensure_group(c, stream, first);
