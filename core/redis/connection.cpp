@@ -3,6 +3,10 @@
 #include <csignal>
 #include <mutex>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <boost/asio/post.hpp>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -19,6 +23,17 @@ void ignore_sigpipe_once() {
 }
 
 Connection* owner_of(const redisAsyncContext* ac) { return static_cast<Connection*>(ac->data); }
+
+// A peer that vanished without a FIN (host down, cable out) is noticed in
+// about 30 s even on a connection that only listens (a subscriber). Best
+// effort: a socket that refuses the options works without them.
+void enable_keepalive(int fd) {
+  int on = 1, idle = 15, interval = 5, count = 3;
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+}
 
 }  // namespace
 
@@ -54,6 +69,20 @@ struct Connection::Hooks {
     // cleanup() already reported the loss; keep hiredis's reason if we lack one.
     if (status != REDIS_OK && ac->errstr && owner_of(ac)->close_reason_.empty())
       owner_of(ac)->close_reason_ = ac->errstr;
+  }
+
+  // Push mode: hiredis calls this for every subscribe confirmation and
+  // message, and once per channel with nullptr when the context is freed
+  // (the loss itself is reported by cleanup()). Nothing to free here.
+  static void on_push(redisAsyncContext* ac, void* reply, void*) {
+    if (!reply) return;
+    Connection* c = owner_of(ac);
+    if (!c->events_.on_push) return;
+    try {
+      c->events_.on_push(copy_reply(*static_cast<redisReply*>(reply)));
+    } catch (...) {
+      // Never unwind through C; a message that cannot be copied is dropped.
+    }
   }
 
   static void on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
@@ -101,6 +130,7 @@ std::shared_ptr<Connection> Connection::open(asio::any_io_executor ex, const std
     redisAsyncFree(ac);  // no hooks or callbacks attached yet
     return nullptr;
   }
+  enable_keepalive(ac->c.fd);
   std::shared_ptr<Connection> c(new Connection(ex));
   boost::system::error_code ec;
   c->sd_.assign(ac->c.fd, ec);
@@ -134,26 +164,46 @@ std::shared_ptr<Connection> Connection::open(asio::any_io_executor ex, const std
   return c;
 }
 
-bool Connection::send(const std::vector<std::string>& argv, ReplyFn done) {
-  if (!ac_) return false;
+namespace {
+
+// hiredis wants parallel arrays of pointers and lengths.
+struct ArgvView {
+  explicit ArgvView(const std::vector<std::string>& argv) {
+    ptrs.reserve(argv.size());
+    lens.reserve(argv.size());
+    for (const auto& a : argv) {
+      ptrs.push_back(a.data());
+      lens.push_back(a.size());
+    }
+  }
+  int argc() const { return static_cast<int>(ptrs.size()); }
   std::vector<const char*> ptrs;
   std::vector<size_t> lens;
-  ptrs.reserve(argv.size());
-  lens.reserve(argv.size());
-  for (const auto& a : argv) {
-    ptrs.push_back(a.data());
-    lens.push_back(a.size());
-  }
+};
+
+}  // namespace
+
+bool Connection::send(const std::vector<std::string>& argv, ReplyFn done) {
+  if (!ac_ || argv.empty() || is_push_mode_command(argv[0])) return false;
+  ArgvView v(argv);
   auto* fn = new ReplyFn(std::move(done));
   ++in_hiredis_;
-  int rc = redisAsyncCommandArgv(ac_, &Hooks::on_reply, fn, static_cast<int>(argv.size()),
-                                 ptrs.data(), lens.data());
+  int rc = redisAsyncCommandArgv(ac_, &Hooks::on_reply, fn, v.argc(), v.ptrs.data(), v.lens.data());
   --in_hiredis_;
   if (rc != REDIS_OK) {
     delete fn;
     return false;
   }
   return true;
+}
+
+bool Connection::send_push(const std::vector<std::string>& argv) {
+  if (!ac_ || argv.size() < 2 || !is_subscribe_command(argv[0])) return false;
+  ArgvView v(argv);
+  ++in_hiredis_;
+  int rc = redisAsyncCommandArgv(ac_, &Hooks::on_push, nullptr, v.argc(), v.ptrs.data(), v.lens.data());
+  --in_hiredis_;
+  return rc == REDIS_OK;
 }
 
 void Connection::close() {

@@ -10,6 +10,11 @@
 // - Callbacks handed to send() run exactly once, inside hiredis's call stack:
 //   they must only record the outcome and wake the waiter (e.g. cancel a
 //   timer, which asio never completes inline), never call back into hiredis.
+// - Push mode (SUBSCRIBE family) goes through send_push(): hiredis keeps its
+//   callback per channel and calls it for every message, so no per-command
+//   state is attached; every push reply goes to Events::on_push, which obeys
+//   the same rule as the callbacks above. A connection in push mode carries
+//   nothing else (hiredis 0.14 mismatches ordinary replies there).
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -31,8 +36,12 @@ namespace dine::redis::detail {
 Reply copy_reply(const redisReply& r);
 
 // True for commands that put a hiredis connection into a push mode whose
-// callbacks fire more than once (SUBSCRIBE family, MONITOR): not supported.
+// callbacks fire more than once (SUBSCRIBE family, MONITOR): send() refuses
+// them; the SUBSCRIBE family goes through send_push().
 bool is_push_mode_command(const std::string& name);
+// The four commands hiredis 0.14 tracks in push mode: (P)(UN)SUBSCRIBE. Not
+// SSUBSCRIBE, whose messages hiredis 0.14 does not know.
+bool is_subscribe_command(const std::string& name);
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -41,6 +50,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // The context is gone (connect failed, connection lost or closed by us).
     // Runs inside hiredis: record state only.
     std::function<void(bool was_connected, const std::string& why)> on_closed;
+    // Every reply to a send_push() command: subscribe confirmations and
+    // messages. Runs inside hiredis: record state and wake waiters only.
+    std::function<void(const Reply&)> on_push;
   };
   // nullptr reply: the connection was lost before the reply came.
   using ReplyFn = std::function<void(Reply*)>;
@@ -62,6 +74,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Queues one command. Returns false (and `done` is not called) when the
   // connection is gone; otherwise `done` is called exactly once.
   bool send(const std::vector<std::string>& argv, ReplyFn done);
+
+  // Queues a (P)SUBSCRIBE or (P)UNSUBSCRIBE naming at least one channel; its
+  // replies, and every message after, go to Events::on_push. Returns false
+  // when the connection is gone, for any other command, or for UNSUBSCRIBE
+  // while nothing is subscribed.
+  bool send_push(const std::vector<std::string>& argv);
 
   // Frees the context now: pending callbacks get nullptr. Safe to call
   // anywhere, any number of times; deferred when inside hiredis.

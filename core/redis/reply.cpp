@@ -39,13 +39,24 @@ Reply copy_reply(const redisReply& r) {
   return out;
 }
 
-bool is_push_mode_command(const std::string& name) {
-  std::string n(name);
+namespace {
+std::string lower(std::string n) {
   std::transform(n.begin(), n.end(), n.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  return n;
+}
+}  // namespace
+
+bool is_push_mode_command(const std::string& name) {
+  std::string n = lower(name);
   const std::string suffix = "subscribe";
   bool subscribe_family =
       n.size() >= suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0;
   return subscribe_family || n == "monitor";
+}
+
+bool is_subscribe_command(const std::string& name) {
+  std::string n = lower(name);
+  return n == "subscribe" || n == "psubscribe" || n == "unsubscribe" || n == "punsubscribe";
 }
 
 }  // namespace dine::redis::detail
