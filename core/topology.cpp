@@ -328,7 +328,11 @@ Topology load_topology(const std::string& path_in) {
   } else {
     t = parse_topology(read_file(path), path);
   }
-  if (const char* secret = std::getenv("DINE_SECRET"); secret && *secret) t.secret = secret;
+  t.secret_source = t.source + ": secret";
+  if (const char* secret = std::getenv("DINE_SECRET"); secret && *secret) {
+    t.secret = secret;
+    t.secret_source = "DINE_SECRET";
+  }
   resolve_hosts(t);
   return t;
 }

@@ -79,6 +79,7 @@ struct Topology {
   std::string name;    // "local"
   std::string source;  // the file it came from, or "<embedded deploy/local.json>"
   std::string secret;  // HS256 secret for tokens
+  std::string secret_source = "the topology's \"secret\"";  // where it came from, for error messages
   std::vector<Node> nodes;
   // "roles": {"order": {...}}: each role's section (JSON text), the defaults of
   // every node of that role; a node's own "config" overrides key by key.

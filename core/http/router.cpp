@@ -45,6 +45,10 @@ void Router::add(std::string method, std::string pattern, Handler handler) {
   routes_.push_back(std::move(r));
 }
 
+void Router::wrap_routes(const std::function<Handler(Handler)>& wrap) {
+  for (Route& r : routes_) r.handler = wrap(std::move(r.handler));
+}
+
 Router::Match Router::match(std::string_view method, std::string_view path) const {
   // Split once; small paths stay on the stack of the vector's first allocation.
   std::vector<std::string_view> segs;

@@ -28,6 +28,9 @@ class Router {
   void add(std::string method, std::string pattern, Handler handler);
   void get(std::string pattern, Handler h) { add("GET", std::move(pattern), std::move(h)); }
   void post(std::string pattern, Handler h) { add("POST", std::move(pattern), std::move(h)); }
+  // Wraps every route added so far (middleware for a whole role: the node's
+  // in-flight cap). Routes added later are not wrapped.
+  void wrap_routes(const std::function<Handler(Handler)>& wrap);
 
   struct Match {
     const Handler* handler = nullptr;  // null: no route

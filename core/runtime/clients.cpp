@@ -49,12 +49,17 @@ std::unique_ptr<redis::Client> make_redis(const ClientSite& at, const Node& node
   rc.host = node.ip.empty() ? node.host : node.ip;
   rc.port = node.port;
   rc.command_timeout = milliseconds(at.self->limits.redis_timeout_ms);
+  rc.metrics = at.metrics;
+  rc.worker = at.worker;
   return std::make_unique<redis::Client>(at.executor, rc);
 }
 
 std::unique_ptr<http::Client> make_http(const ClientSite& at) {
   http::ClientOptions o;
   o.timeout = milliseconds(at.self->limits.request_timeout_ms);
+  o.idle_timeout = milliseconds(at.self->limits.client_idle_ms());  // below every callee's (checked at load)
+  o.metrics = at.metrics;
+  o.worker = at.worker;
   return std::make_unique<http::Client>(at.executor, o);
 }
 

@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 
+#include "core/context.hpp"
 #include "core/errors.hpp"
 #include "core/http/client.hpp"
 #include "core/log.hpp"
@@ -119,10 +120,8 @@ Task<void> probe_loop(std::shared_ptr<Readiness::Impl> impl, std::size_t i) {
           break;
         }
         case Dependency::Kind::Redis: {
-          redis::Argv ping{"PING"};
-          redis::Reply r = co_await rc->command(std::move(ping));
-          up = !r.is_error();
-          if (!up) error = "redis_error";
+          co_await rc->ping(Context{"", deadline});
+          up = true;
           break;
         }
         case Dependency::Kind::Http: {

@@ -77,10 +77,26 @@ ConfigParser typed_config() {
   };
 }
 
+// A consumer group the role reads a stream with. `dine db migrate` creates
+// it (from id 0), so a consumer that starts late misses nothing.
+struct StreamGroup {
+  std::string purpose;  // the Redis dependency holding the stream, e.g. "mq"
+  std::string stream;   // "dine:orders"
+  std::string group;    // "oms"
+};
+
+// A database of the role that holds an outbox table (core/outbox/schema.hpp):
+// `dine outbox redrive` walks these.
+struct OutboxSite {
+  std::string purpose;  // a PostgreSQL dependency, e.g. "shards"
+};
+
 struct RoleDescriptor {
   std::string name;     // "order": `dine serve order`
   std::string summary;  // one line for `dine serve --help`
   std::vector<Dependency> dependencies;
+  std::vector<StreamGroup> consumes;
+  std::vector<OutboxSite> outboxes;
   ConfigParser config;  // empty: the role takes no section
   // Once per node, on the main thread, before any worker: state the workers
   // share (an id generator...). Optional.

@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/http/client.hpp"
+#include "core/http/middleware_auth.hpp"
+#include "core/http/middleware_inflight.hpp"
 #include "core/http/server.hpp"
 #include "core/log.hpp"
 #include "core/pg/pool.hpp"
@@ -150,6 +152,9 @@ int run(const Topology& topo, const Node& node, const RoleDescriptor& role, Opti
   const int n = resolve_threads(opts, node);
   check_node(role, topo, node);
   const std::any config = load_config(role, topo, node);
+  // A node reachable from other hosts never signs or checks tokens with an
+  // empty, short or default secret.
+  http::check_token_secret(topo.secret, node.ip.empty() ? node.host : node.ip, topo.secret_source);
   NodeLock lock(topo, node);  // a node runs once
 
   metrics::Registry registry;
@@ -165,13 +170,20 @@ int run(const Topology& topo, const Node& node, const RoleDescriptor& role, Opti
   limits.idle_timeout = milliseconds(node.limits.idle_timeout_ms);
   limits.request_timeout = milliseconds(node.limits.request_timeout_ms);
 
+  // The node-wide cap on requests in flight covers the role's routes, never
+  // /healthz, /readyz or /metrics (they must answer most when it is full).
+  std::shared_ptr<http::InFlightLimit> cap;
+  if (node.limits.max_in_flight > 0)
+    cap = std::make_shared<http::InFlightLimit>(static_cast<std::size_t>(node.limits.max_in_flight), &registry);
+
   std::vector<std::unique_ptr<WorkerState>> workers;
   for (int i = 0; i < n; ++i) {
     auto w = std::make_unique<WorkerState>(i, n, topo, node, registry, config, node_state.get());
     w->components = std::make_unique<Components>(w->ioc.get_executor(), registry, i);
     w->make_clients(role);
-    add_builtin_routes(w->router_, node, registry, live, ready);
     role.setup(*w);
+    if (cap) w->router_.wrap_routes([cap](http::Handler h) { return http::limit_in_flight(std::move(h), cap); });
+    add_builtin_routes(w->router_, node, registry, live, ready);
     w->server = std::make_unique<http::Server>(w->ioc.get_executor(), w->router_, registry, limits);
     w->server->listen(node.ip.empty() ? node.host : node.ip, node.port, /*reuse_port=*/true);
     workers.push_back(std::move(w));

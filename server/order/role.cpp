@@ -71,6 +71,7 @@ const runtime::RoleDescriptor& role() {
     // down leaves orders paid, their events waiting in the outbox.
     r.dependencies = {runtime::sharded_postgres("shards", "order", runtime::Need::Degradable),
                       runtime::redis("mq", runtime::Need::Degradable)};
+    r.outboxes = {{"shards"}};
     r.config = runtime::typed_config<OrderConfig>();
     r.node_state = [](const Topology&, const Node& node, const std::any&) -> std::shared_ptr<void> {
       return std::make_shared<NodeState>(static_cast<uint32_t>(node.node_id));
