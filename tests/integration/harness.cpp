@@ -12,6 +12,7 @@
 #include <set>
 #include <stdexcept>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -192,5 +193,23 @@ std::string Harness::topology_file(int order_nodes) {
 }
 
 std::string Harness::dine_binary() { return DINE_BINARY; }
+
+bool eventually(const std::function<bool()>& cond, milliseconds limit, milliseconds step) {
+  const Deadline end = deadline_in(limit);
+  for (;;) {
+    if (cond()) return true;
+    if (Clock::now() >= end) return false;
+    std::this_thread::sleep_for(step);
+  }
+}
+
+Task<bool> co_eventually(std::function<bool()> cond, milliseconds limit, milliseconds step) {
+  const Deadline end = deadline_in(limit);
+  while (!cond()) {
+    if (Clock::now() >= end) co_return false;
+    co_await sleep_for(step);
+  }
+  co_return true;
+}
 
 }  // namespace dine::test

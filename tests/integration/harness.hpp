@@ -3,6 +3,7 @@
 // ports in a temporary directory, started on first use (polling for readiness,
 // never sleeping blindly) and stopped when the test program exits.
 #include <cstddef>
+#include <functional>
 #include <string>
 
 #include <boost/asio/co_spawn.hpp>
@@ -44,6 +45,13 @@ class Harness {
   struct State;
   State* state_;
 };
+
+// The one way tests wait: poll a condition until it holds or the deadline
+// passes (never a blind sleep). `eventually` blocks the calling thread (test
+// bodies); `co_eventually` sleeps on the coroutine's loop between polls.
+bool eventually(const std::function<bool()>& cond, milliseconds limit, milliseconds step = milliseconds(20));
+Task<bool> co_eventually(std::function<bool()> cond, milliseconds limit = milliseconds(3000),
+                         milliseconds step = milliseconds(5));
 
 // Runs make(executor) to completion on a fresh io_context; returns its result
 // or rethrows its exception. Shared by every integration test.

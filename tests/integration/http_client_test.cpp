@@ -147,7 +147,7 @@ TEST_F(HttpClient, PostOnAnIdleConnectionTheServerClosedGoesOutOnceOnAFreshOne) 
     Client client(ctx.get_executor(), counted());
     EXPECT_EQ((co_await client.request(get("/fast"))).status, 200);
     EXPECT_EQ(client.idle_connections(), 1u);
-    EXPECT_TRUE(co_await eventually([&] { return server->figures().connections == 0; }));
+    EXPECT_TRUE(co_await co_eventually([&] { return server->figures().connections == 0; }));
     EXPECT_EQ(client.idle_connections(), 1u);  // the client still holds its end
 
     ClientRequest post = get("/count");
@@ -245,10 +245,10 @@ TEST_F(HttpClient, ACancelledCallStopsAtOnceAndClosesItsConnection) {
                      end->done = true;
                      end->error = e;
                    }));
-    EXPECT_TRUE(co_await eventually([&] { return server->figures().in_flight == 1; }));
+    EXPECT_TRUE(co_await co_eventually([&] { return server->figures().in_flight == 1; }));
     auto t0 = Clock::now();
     signal.emit(asio::cancellation_type::terminal);
-    EXPECT_TRUE(co_await eventually([&] { return end->done; }));
+    EXPECT_TRUE(co_await co_eventually([&] { return end->done; }));
     EXPECT_LT(Clock::now() - t0, milliseconds(900));  // the server still has most of 1000 ms to go
     bool aborted = false;
     try {
@@ -260,7 +260,7 @@ TEST_F(HttpClient, ACancelledCallStopsAtOnceAndClosesItsConnection) {
     EXPECT_EQ(client.open_connections(), 0u);
     EXPECT_EQ(client.idle_connections(), 0u);
     // The server finds the connection gone once its handler answers.
-    EXPECT_TRUE(co_await eventually([&] { return server->figures().connections == 0; }));
+    EXPECT_TRUE(co_await co_eventually([&] { return server->figures().connections == 0; }));
     EXPECT_EQ((co_await client.request(get("/fast"))).status, 200);
   });
 }
@@ -273,7 +273,7 @@ TEST_F(HttpClient, ACallCancelledWhileWaitingForASlotEndsAtOnce) {
     Client client(ctx.get_executor(), opts);
     auto ok = std::make_shared<int>(0);
     spawn_logged(ctx.get_executor(), counted_call(client, get("/pause"), ok), "slot holder");
-    EXPECT_TRUE(co_await eventually([&] { return server->figures().in_flight == 1; }));
+    EXPECT_TRUE(co_await co_eventually([&] { return server->figures().in_flight == 1; }));
 
     auto end = std::make_shared<CallEnd>();
     asio::cancellation_signal signal;
@@ -286,12 +286,12 @@ TEST_F(HttpClient, ACallCancelledWhileWaitingForASlotEndsAtOnce) {
     co_await asio::post(ctx, asio::use_awaitable);
     EXPECT_FALSE(end->done);
     signal.emit(asio::cancellation_type::terminal);
-    EXPECT_TRUE(co_await eventually([&] { return end->done; }));
+    EXPECT_TRUE(co_await co_eventually([&] { return end->done; }));
     EXPECT_EQ(*ok, 0);  // it ended before the slot came free
     EXPECT_TRUE(end->error);
     EXPECT_EQ(hits->count, 0);  // and never reached the server
 
-    EXPECT_TRUE(co_await eventually([&] { return *ok == 1; }));
+    EXPECT_TRUE(co_await co_eventually([&] { return *ok == 1; }));
     EXPECT_EQ((co_await client.request(get("/fast"))).status, 200);
     EXPECT_EQ(client.open_connections(), 1u);
   });
@@ -372,13 +372,13 @@ TEST_F(HttpClient, IdleConnectionsOlderThanTheIdleTimeoutAreNotReused) {
     const auto parked = Clock::now();
     EXPECT_EQ(client.idle_connections(), 1u);
     // Wait until the idle connection is older than the client's idle timeout.
-    EXPECT_TRUE(co_await eventually([&] { return Clock::now() - parked > opts.idle_timeout; }));
+    EXPECT_TRUE(co_await co_eventually([&] { return Clock::now() - parked > opts.idle_timeout; }));
 
     EXPECT_EQ((co_await client.request(get("/fast"))).status, 200);
     EXPECT_EQ(server->figures().accepted, 2u);
     EXPECT_EQ(counter("dine_http_client_discarded_total", upstream(port(), {{"reason", "idle_timeout"}})), 1u);
     EXPECT_EQ(client.open_connections(), 1u);  // the old one was closed, not left behind
-    EXPECT_TRUE(co_await eventually([&] { return server->figures().connections == 1; }));
+    EXPECT_TRUE(co_await co_eventually([&] { return server->figures().connections == 1; }));
   });
 }
 
@@ -392,7 +392,7 @@ TEST_F(HttpClient, ConnectionsPerHostAreBounded) {
     for (int i = 0; i < 6; ++i) {
       spawn_logged(ctx.get_executor(), counted_call(client, get("/pause"), ok), "bounded call");
     }
-    EXPECT_TRUE(co_await eventually([&] { return *ok == 6; }));
+    EXPECT_TRUE(co_await co_eventually([&] { return *ok == 6; }));
     EXPECT_EQ(server->figures().accepted, 2u);
     EXPECT_EQ(client.idle_connections(), 2u);
   });
@@ -406,12 +406,12 @@ TEST_F(HttpClient, WaitingForASlotRespectsTheDeadline) {
     Client client(ctx.get_executor(), opts);
     auto ok = std::make_shared<int>(0);
     spawn_logged(ctx.get_executor(), counted_call(client, get("/hang"), ok), "hanging call");
-    EXPECT_TRUE(co_await eventually([&] { return server->figures().in_flight == 1; }));
+    EXPECT_TRUE(co_await co_eventually([&] { return server->figures().in_flight == 1; }));
     ClientRequest req = get("/fast");
     req.timeout = milliseconds(100);
     Caught c = co_await call_expecting_error(client, req);
     EXPECT_EQ(c.kind, ErrorKind::Timeout);
-    EXPECT_TRUE(co_await eventually([&] { return *ok == 1; }));
+    EXPECT_TRUE(co_await co_eventually([&] { return *ok == 1; }));
   });
 }
 
@@ -429,10 +429,10 @@ TEST_F(HttpClient, MetricsFollowAnswersAndConnections) {
 
       auto ok = std::make_shared<int>(0);
       spawn_logged(ctx.get_executor(), counted_call(client, get("/pause"), ok), "busy call");
-      EXPECT_TRUE(co_await eventually([&] { return server->figures().in_flight == 1; }));
+      EXPECT_TRUE(co_await co_eventually([&] { return server->figures().in_flight == 1; }));
       EXPECT_EQ(gauge("dine_http_client_idle_connections", upstream(port())), 0);  // in use
       EXPECT_EQ(gauge("dine_http_client_connections", upstream(port())), 1);
-      EXPECT_TRUE(co_await eventually([&] { return *ok == 1; }));
+      EXPECT_TRUE(co_await co_eventually([&] { return *ok == 1; }));
       EXPECT_EQ(gauge("dine_http_client_idle_connections", upstream(port())), 1);
       std::string text = registry.render();
       EXPECT_NE(text.find("dine_http_client_connections{upstream=\"127.0.0.1:" + std::to_string(port()) +

@@ -25,6 +25,7 @@
 #include "core/errors.hpp"
 #include "core/http/client.hpp"
 #include "core/http/server.hpp"
+#include "tests/integration/harness.hpp"
 
 namespace dine::http::test {
 
@@ -133,15 +134,7 @@ class HttpFixture : public ::testing::Test {
   }
 };
 
-// Polls `cond` every 5 ms until it holds or `limit` passes; returns whether it held.
-inline Task<bool> eventually(std::function<bool()> cond, milliseconds limit = milliseconds(3000)) {
-  const Deadline end = deadline_in(limit);
-  while (!cond()) {
-    if (Clock::now() >= end) co_return false;
-    co_await sleep_for(milliseconds(5));
-  }
-  co_return true;
-}
+using dine::test::co_eventually;
 
 // Connects a raw socket to 127.0.0.1:port.
 inline Task<tcp::socket> raw_connect(int port) {

@@ -184,7 +184,7 @@ TEST_F(HttpServer, IdleTimeoutClosesSilentConnection) {
     EXPECT_TRUE(rr.data.empty());
     EXPECT_GE(waited, milliseconds(150));
     EXPECT_LT(waited, milliseconds(3000));
-    EXPECT_TRUE(co_await eventually([&] { return server->figures().connections == 0; }));
+    EXPECT_TRUE(co_await co_eventually([&] { return server->figures().connections == 0; }));
   });
 }
 
@@ -218,9 +218,9 @@ TEST_F(HttpServer, RequestTimeoutWhileHandlingAnswers504AndStopsTheHandler) {
     EXPECT_EQ(json::parse(r.body)["error"], "request_timeout");
     EXPECT_FALSE(json::parse(r.body)["request_id"].get<std::string>().empty());
     EXPECT_LT(Clock::now() - t0, milliseconds(290));
-    EXPECT_TRUE(co_await eventually([&] { return g_slow.cancelled == 1; }));
+    EXPECT_TRUE(co_await co_eventually([&] { return g_slow.cancelled == 1; }));
     EXPECT_EQ(g_slow.finished, 0);
-    EXPECT_TRUE(co_await eventually([&] {
+    EXPECT_TRUE(co_await co_eventually([&] {
       return registry.render().find(
                  R"(dine_http_requests_total{route="/slow",method="GET",status="504"} 1)") !=
              std::string::npos;
@@ -242,11 +242,11 @@ TEST_F(HttpServer, GracefulStopFinishesInFlightAndRefusesNew) {
     EXPECT_EQ((co_await idle_client.request(get("/v1/items/1"))).status, 200);
     auto status = std::make_shared<int>(0);
     spawn_logged(ctx.get_executor(), slow_call(client, get("/slow"), status), "slow call");
-    EXPECT_TRUE(co_await eventually([&] { return server->figures().in_flight == 1; }));
+    EXPECT_TRUE(co_await co_eventually([&] { return server->figures().in_flight == 1; }));
     EXPECT_EQ(server->figures().connections, 2u);
 
     server->stop();
-    EXPECT_TRUE(co_await eventually([&] { return server->figures().connections == 1; }));
+    EXPECT_TRUE(co_await co_eventually([&] { return server->figures().connections == 1; }));
 
     // New connections are refused once the acceptor is closed.
     tcp::socket s(ctx);
@@ -257,7 +257,7 @@ TEST_F(HttpServer, GracefulStopFinishesInFlightAndRefusesNew) {
     EXPECT_EQ(*status, 0);  // still running
     co_await server->drained(deadline_in(milliseconds(3000)));
     EXPECT_EQ(server->figures().connections, 0u);
-    EXPECT_TRUE(co_await eventually([&] { return *status != 0; }));
+    EXPECT_TRUE(co_await co_eventually([&] { return *status != 0; }));
     EXPECT_EQ(*status, 200);
   });
 }

@@ -314,13 +314,5 @@ std::map<std::string, int> stream_counts(const std::set<std::string>& order_ids)
   return out;
 }
 
-bool eventually(const std::function<bool()>& cond, milliseconds limit, milliseconds step) {
-  Deadline end = deadline_in(limit);
-  for (;;) {
-    if (cond()) return true;
-    if (Clock::now() >= end) return false;
-    std::this_thread::sleep_for(step);
-  }
-}
 
 }  // namespace dine::order::test

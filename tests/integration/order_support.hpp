@@ -21,6 +21,7 @@
 #include "core/pg/connection.hpp"
 #include "core/redis/client.hpp"
 #include "core/topology.hpp"
+#include "tests/integration/harness.hpp"
 
 namespace dine::order::test {
 
@@ -123,8 +124,7 @@ std::vector<StreamEntry> stream_entries();
 // How often each of `order_ids` appears in the stream (absent ids: 0).
 std::map<std::string, int> stream_counts(const std::set<std::string>& order_ids);
 
-// Polls `cond` every `step` until it holds or `limit` passes.
-bool eventually(const std::function<bool()>& cond, milliseconds limit, milliseconds step = milliseconds(50));
+using dine::test::eventually;
 
 }  // namespace dine::order::test
 

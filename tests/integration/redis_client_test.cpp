@@ -165,7 +165,7 @@ Task<void> thousand_concurrent() {
   auto finished = std::make_shared<int>(0);
   for (int w = 0; w < kWorkers; ++w)
     spawn_logged(ex, worker(c, w, kRounds, ok, finished), "worker");
-  bool all = co_await test::eventually([&] { return *finished == kWorkers; }, milliseconds(10000));
+  bool all = co_await test::co_eventually([&] { return *finished == kWorkers; }, milliseconds(10000));
   *stop = true;
   EXPECT_TRUE(all);
   EXPECT_EQ(*ok, kWorkers * kRounds);

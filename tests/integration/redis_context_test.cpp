@@ -21,7 +21,7 @@ using test::Background;
 using test::config;
 using test::ctx_for;
 using test::error_kind_of;
-using test::eventually;
+using test::co_eventually;
 using test::fresh_key;
 using test::ms_since;
 using test::run;
@@ -43,10 +43,10 @@ Task<void> cancelled_command() {
   EXPECT_EQ((co_await c.command(argv("PING"))).str, "PONG");
 
   Background blocked(ex, blpop(c, ctx_for(milliseconds(30000)), key));
-  EXPECT_TRUE(co_await eventually([&] { return c.figures().in_flight == 1; }, milliseconds(2000)));
+  EXPECT_TRUE(co_await co_eventually([&] { return c.figures().in_flight == 1; }, milliseconds(2000)));
   auto t0 = Clock::now();
   blocked.stop();
-  EXPECT_TRUE(co_await eventually([&] { return blocked.done(); }, milliseconds(2000)));
+  EXPECT_TRUE(co_await co_eventually([&] { return blocked.done(); }, milliseconds(2000)));
   EXPECT_TRUE(blocked.cancelled()) << "the caller gets operation_aborted";
   EXPECT_LT(ms_since(t0), 5000) << "abandoned at once, not when BLPOP's 10 s run out";
   EXPECT_TRUE(c.figures().connected) << "a cancelled command keeps its connection";
@@ -61,9 +61,9 @@ Task<void> cancelled_command() {
 
   // The same for a pipeline cancelled while one of its commands blocks.
   Background piped(ex, blocking_pipeline(c, ctx_for(milliseconds(30000)), key));
-  EXPECT_TRUE(co_await eventually([&] { return c.figures().in_flight == 2; }, milliseconds(2000)));
+  EXPECT_TRUE(co_await co_eventually([&] { return c.figures().in_flight == 2; }, milliseconds(2000)));
   piped.stop();
-  EXPECT_TRUE(co_await eventually([&] { return piped.done(); }, milliseconds(2000)));
+  EXPECT_TRUE(co_await co_eventually([&] { return piped.done(); }, milliseconds(2000)));
   EXPECT_TRUE(piped.cancelled());
   co_await other.command(argv("RPUSH", key, "late2"));
   EXPECT_EQ((co_await c.command(argv("ECHO", "mine2"))).str, "mine2");
@@ -149,7 +149,7 @@ Task<void> killed_mid_pipeline() {
   EXPECT_LT(left, kPipelined + kSingles);
   EXPECT_TRUE(test::kill_redis_hard());
 
-  EXPECT_TRUE(co_await eventually([&] { return pipe_out->size() == 1 && single_out->size() == kSingles; },
+  EXPECT_TRUE(co_await co_eventually([&] { return pipe_out->size() == 1 && single_out->size() == kSingles; },
                                   milliseconds(10000)))
       << "a pending command hangs";
   DINE_CO_ASSERT_EQ(pipe_out->size(), 1u);
@@ -201,10 +201,10 @@ Task<void> own_metrics() {
 
   const std::string key = fresh_key("t:metrics");
   Background blocked(ex, blpop(c, ctx_for(milliseconds(30000)), key));
-  EXPECT_TRUE(co_await eventually([&] { return in_flight.value() == 1; }, milliseconds(2000)))
+  EXPECT_TRUE(co_await co_eventually([&] { return in_flight.value() == 1; }, milliseconds(2000)))
       << "updated as it happens, not by a copying loop";
   c.disconnect();
-  EXPECT_TRUE(co_await eventually([&] { return blocked.done(); }, milliseconds(2000)));
+  EXPECT_TRUE(co_await co_eventually([&] { return blocked.done(); }, milliseconds(2000)));
   EXPECT_EQ(in_flight.value(), 0);
   EXPECT_EQ(connected.value(), 0);
   EXPECT_EQ(errors.value(), 0u) << "a disconnect we asked for is no failure";

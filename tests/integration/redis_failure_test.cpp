@@ -16,7 +16,7 @@ namespace {
 using test::argv;
 using test::config;
 using test::error_kind_of;
-using test::eventually;
+using test::co_eventually;
 using test::ms_since;
 using test::run;
 
@@ -126,11 +126,11 @@ Task<void> outage_and_back() {
   auto kinds = std::make_shared<std::vector<ErrorKind>>();
   for (int i = 0; i < 5; ++i)
     spawn_logged(ex, record_kind(c.command(argv("BLPOP", "t:outage:never", "5")), kinds), "blpop");
-  EXPECT_TRUE(co_await eventually([&] { return c.figures().in_flight == 5; }, milliseconds(2000)));
+  EXPECT_TRUE(co_await co_eventually([&] { return c.figures().in_flight == 5; }, milliseconds(2000)));
   co_await sleep_for(milliseconds(50));  // let the commands reach the server
   auto t0 = Clock::now();
   harness.redis_stop();
-  EXPECT_TRUE(co_await eventually([&] { return kinds->size() == 5; }, milliseconds(1500)));
+  EXPECT_TRUE(co_await co_eventually([&] { return kinds->size() == 5; }, milliseconds(1500)));
   EXPECT_LT(ms_since(t0), 1500);
   for (ErrorKind k : *kinds) EXPECT_EQ(k, ErrorKind::Unavailable);
   EXPECT_FALSE(c.figures().connected);
@@ -176,9 +176,9 @@ Task<void> explicit_disconnect() {
   co_await c.command(argv("PING"));
   auto kinds = std::make_shared<std::vector<ErrorKind>>();
   spawn_logged(ex, record_kind(c.command(argv("BLPOP", "t:disconnect:never", "5")), kinds), "blpop");
-  EXPECT_TRUE(co_await eventually([&] { return c.figures().in_flight == 1; }, milliseconds(2000)));
+  EXPECT_TRUE(co_await co_eventually([&] { return c.figures().in_flight == 1; }, milliseconds(2000)));
   c.disconnect();
-  EXPECT_TRUE(co_await eventually([&] { return kinds->size() == 1; }, milliseconds(500)));
+  EXPECT_TRUE(co_await co_eventually([&] { return kinds->size() == 1; }, milliseconds(500)));
   EXPECT_EQ(kinds->at(0), ErrorKind::Unavailable);
   EXPECT_EQ(c.figures().errors, 0u) << "a disconnect we asked for is no failure";
   EXPECT_EQ((co_await c.command(argv("PING"))).str, "PONG");
@@ -198,11 +198,11 @@ Task<void> destroy_in_flight() {
   for (int i = 0; i < kPending; ++i)
     spawn_logged(ex, record_kind(c->command(argv("BLPOP", "t:destroy:never", "5")), kinds), "blpop");
   // Some written to the server, some maybe still in hiredis's buffer.
-  EXPECT_TRUE(co_await eventually([&] { return c->figures().in_flight == kPending; }, milliseconds(2000)));
+  EXPECT_TRUE(co_await co_eventually([&] { return c->figures().in_flight == kPending; }, milliseconds(2000)));
   // And one that has not even started yet: it runs after the Client is gone.
   spawn_logged(ex, record_kind(c->command(argv("PING")), kinds), "late");
   c.reset();
-  EXPECT_TRUE(co_await eventually([&] { return kinds->size() == kPending + 1; }, milliseconds(1000)));
+  EXPECT_TRUE(co_await co_eventually([&] { return kinds->size() == kPending + 1; }, milliseconds(1000)));
   for (ErrorKind k : *kinds) EXPECT_EQ(k, ErrorKind::Unavailable);
 
   // Destroyed while still connecting, with commands queued in hiredis.
@@ -214,7 +214,7 @@ Task<void> destroy_in_flight() {
   EXPECT_EQ(c->figures().in_flight, 3u);
   EXPECT_FALSE(c->figures().connected);
   c.reset();
-  EXPECT_TRUE(co_await eventually([&] { return kinds->size() == 3; }, milliseconds(1000)));
+  EXPECT_TRUE(co_await co_eventually([&] { return kinds->size() == 3; }, milliseconds(1000)));
   for (ErrorKind k : *kinds) EXPECT_EQ(k, ErrorKind::Unavailable);
 }
 

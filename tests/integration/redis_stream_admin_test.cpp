@@ -15,7 +15,7 @@ using test::Background;
 using test::config;
 using test::consumer_client;
 using test::consumer_config;
-using test::eventually;
+using test::co_eventually;
 using test::fresh_key;
 using test::pending_ids;
 using test::produce;
@@ -69,7 +69,7 @@ Task<void> redrive() {
   StreamConsumer consumer(ex, consumer_client("t-redrive-c1"), consumer_config(stream, group, "c1"));
   auto g = std::make_shared<Gate>();
   Background running(ex, consumer.run([g](Entry e) { return gate(g, std::move(e)); }));
-  EXPECT_TRUE(co_await eventually([&] { return consumer.figures().dead_lettered == 3; }, kLong));
+  EXPECT_TRUE(co_await co_eventually([&] { return consumer.figures().dead_lettered == 3; }, kLong));
   EXPECT_EQ(co_await xlen(c, dead), 3);
   EXPECT_TRUE(g->seen.entries.empty());
 
@@ -80,7 +80,7 @@ Task<void> redrive() {
   EXPECT_EQ(co_await redrive_dead_letters(c, stream, dead, 10), 1);
   EXPECT_EQ(co_await xlen(c, dead), 0);
   EXPECT_EQ(co_await redrive_dead_letters(c, stream, dead, 10), 0) << "nothing left";
-  EXPECT_TRUE(co_await eventually([&] { return consumer.figures().handled == 3; }, kLong));
+  EXPECT_TRUE(co_await co_eventually([&] { return consumer.figures().handled == 3; }, kLong));
   DINE_CO_ASSERT_EQ(g->seen.entries.size(), 3u);
   for (int i = 0; i < 3; ++i) {
     const Entry& e = g->seen.entries[i];
@@ -90,7 +90,7 @@ Task<void> redrive() {
   }
   EXPECT_TRUE((co_await pending_ids(c, stream, group)).empty());
   running.stop();
-  EXPECT_TRUE(co_await eventually([&] { return running.done(); }, kLong));
+  EXPECT_TRUE(co_await co_eventually([&] { return running.done(); }, kLong));
 }
 
 TEST(RedisStreamAdmin, RedriveMovesDeadLettersBackAndTheyGetHandled) { run([](auto) { return redrive(); }); }

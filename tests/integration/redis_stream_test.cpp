@@ -19,7 +19,7 @@ using test::Background;
 using test::config;
 using test::consumer_client;
 using test::consumer_config;
-using test::eventually;
+using test::co_eventually;
 using test::fresh_key;
 using test::pending_ids;
 using test::produce;
@@ -50,10 +50,10 @@ Task<void> handled_once_and_acked() {
   StreamConsumer consumer(ex, consumer_client("t-stream-c1"), cfg);
   auto seen = std::make_shared<Seen>();
   Background running(ex, consumer.run(recorder(seen)));
-  EXPECT_TRUE(co_await eventually([&] { return consumer.figures().handled == 21; }, kLong));
+  EXPECT_TRUE(co_await co_eventually([&] { return consumer.figures().handled == 21; }, kLong));
   // And one produced while it runs.
   ids.push_back(co_await produce(c, stream, "n", "21"));
-  EXPECT_TRUE(co_await eventually([&] { return consumer.figures().handled == 22; }, kLong));
+  EXPECT_TRUE(co_await co_eventually([&] { return consumer.figures().handled == 22; }, kLong));
 
   DINE_CO_ASSERT_EQ(seen->entries.size(), 22u);
   for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -67,12 +67,12 @@ Task<void> handled_once_and_acked() {
 
   metrics::Labels sg{{"stream", stream}, {"group", group}};
   EXPECT_EQ(reg.counter("dine_stream_handled_total", "", sg).value(), 22u);
-  EXPECT_TRUE(co_await eventually([&] { return consumer.figures().pending == 0 && consumer.figures().lag == 0; },
+  EXPECT_TRUE(co_await co_eventually([&] { return consumer.figures().pending == 0 && consumer.figures().lag == 0; },
                                   kLong));
   EXPECT_EQ(reg.gauge("dine_stream_pending", "", sg).value(), 0);
   EXPECT_EQ(consumer.figures().failed + consumer.figures().dead_lettered, 0u);
   running.stop();
-  EXPECT_TRUE(co_await eventually([&] { return running.done(); }, kLong));
+  EXPECT_TRUE(co_await co_eventually([&] { return running.done(); }, kLong));
   EXPECT_TRUE(running.cancelled());
 }
 
@@ -95,9 +95,9 @@ Task<void> dead_consumer_claimed() {
   StreamConsumer doomed(ex, consumer_client("t-claim-a"), consumer_config(stream, group, "a"));
   auto stuck = std::make_shared<Seen>();
   Background a(ex, doomed.run([stuck](Entry e) { return hang(stuck, std::move(e)); }));
-  EXPECT_TRUE(co_await eventually([&] { return stuck->distinct() == 1; }, kLong));
+  EXPECT_TRUE(co_await co_eventually([&] { return stuck->distinct() == 1; }, kLong));
   a.stop();
-  EXPECT_TRUE(co_await eventually([&] { return a.done(); }, kLong));
+  EXPECT_TRUE(co_await co_eventually([&] { return a.done(); }, kLong));
   EXPECT_TRUE(a.cancelled());
   EXPECT_EQ((co_await pending_ids(c, stream, group)).size(), 3u) << "read by a, never acked";
 
@@ -107,14 +107,14 @@ Task<void> dead_consumer_claimed() {
   StreamConsumer heir(ex, consumer_client("t-claim-b"), cfg);
   auto seen = std::make_shared<Seen>();
   Background b(ex, heir.run(recorder(seen)));
-  EXPECT_TRUE(co_await eventually([&] { return heir.figures().handled == 3; }, kLong));
+  EXPECT_TRUE(co_await co_eventually([&] { return heir.figures().handled == 3; }, kLong));
   EXPECT_GE(heir.figures().claimed, 3u);
   std::set<std::string> got;
   for (const Entry& e : seen->entries) got.insert(e.id);
   EXPECT_EQ(got, ids);
   EXPECT_TRUE((co_await pending_ids(c, stream, group)).empty());
   b.stop();
-  EXPECT_TRUE(co_await eventually([&] { return b.done(); }, kLong));
+  EXPECT_TRUE(co_await co_eventually([&] { return b.done(); }, kLong));
 }
 
 TEST(RedisStream, DeadConsumersEntriesAreClaimedAfterClaimAfter) {
@@ -146,7 +146,7 @@ Task<void> poison_dead_lettered() {
   StreamConsumer consumer(ex, consumer_client("t-poison-c1"), cfg);
   auto seen = std::make_shared<Seen>();
   Background running(ex, consumer.run([seen](Entry e) { return reject_poison(seen, std::move(e)); }));
-  EXPECT_TRUE(co_await eventually(
+  EXPECT_TRUE(co_await co_eventually(
       [&] { return consumer.figures().handled == 2 && consumer.figures().dead_lettered == 1; }, kLong));
   EXPECT_EQ(seen->deliveries[poison_id], 1) << "dead-lettered at its first failure";
 
@@ -162,11 +162,11 @@ Task<void> poison_dead_lettered() {
   EXPECT_EQ(*letter.field("dead_from_id"), poison_id);
   EXPECT_TRUE((co_await pending_ids(c, stream, group)).empty()) << "the poison entry is acked";
 
-  EXPECT_TRUE(co_await eventually([&] { return consumer.figures().dead_letters == 1; }, kLong));
+  EXPECT_TRUE(co_await co_eventually([&] { return consumer.figures().dead_letters == 1; }, kLong));
   EXPECT_EQ(reg.gauge("dine_stream_dead_letters", "", {{"stream", stream}}).value(), 1);
   EXPECT_EQ(reg.counter("dine_stream_dead_lettered_total", "", {{"stream", stream}, {"group", group}}).value(), 1u);
   running.stop();
-  EXPECT_TRUE(co_await eventually([&] { return running.done(); }, kLong));
+  EXPECT_TRUE(co_await co_eventually([&] { return running.done(); }, kLong));
 }
 
 TEST(RedisStream, PoisonEntryIsDeadLetteredWithItsReasonAndAcked) {
@@ -206,7 +206,7 @@ Task<void> transient_never_dead() {
   cfg.claim_every = milliseconds(20);
   StreamConsumer consumer(ex, consumer_client("t-transient-c1"), cfg);
   Background running(ex, consumer.run([f](Entry e) { return flaky(f, std::move(e)); }));
-  EXPECT_TRUE(co_await eventually([&] { return consumer.figures().handled == 2; }, milliseconds(20000)));
+  EXPECT_TRUE(co_await co_eventually([&] { return consumer.figures().handled == 2; }, milliseconds(20000)));
   EXPECT_EQ(f->seen.deliveries[f->target], 13) << "retried until it succeeded";
   EXPECT_EQ(consumer.figures().failed, 12u);
   EXPECT_EQ(consumer.figures().dead_lettered, 0u);
@@ -216,7 +216,7 @@ Task<void> transient_never_dead() {
   EXPECT_EQ(f->seen.entries[1].id, after);
   EXPECT_TRUE((co_await pending_ids(c, stream, group)).empty());
   running.stop();
-  EXPECT_TRUE(co_await eventually([&] { return running.done(); }, kLong));
+  EXPECT_TRUE(co_await co_eventually([&] { return running.done(); }, kLong));
 }
 
 TEST(RedisStream, TransientFailureIsRetriedAndNeverDeadLettered) {
@@ -234,20 +234,20 @@ Task<void> stops_promptly() {
   auto seen = std::make_shared<Seen>();
   Background running(ex, consumer->run(recorder(seen)));
   co_await produce(c, stream, "n", "0");
-  EXPECT_TRUE(co_await eventually([&] { return consumer->figures().handled == 1; }, kLong));
+  EXPECT_TRUE(co_await co_eventually([&] { return consumer->figures().handled == 1; }, kLong));
   // Now blocked reading; cancellation ends it long before the block would.
   auto t0 = Clock::now();
   running.stop();
-  EXPECT_TRUE(co_await eventually([&] { return running.done(); }, kLong));
+  EXPECT_TRUE(co_await co_eventually([&] { return running.done(); }, kLong));
   EXPECT_TRUE(running.cancelled());
   EXPECT_LT(test::ms_since(t0), 10000);
 
   // Destroying the consumer ends its run() too (it returns).
   Background again(ex, consumer->run(recorder(seen)));
   co_await produce(c, stream, "n", "1");
-  EXPECT_TRUE(co_await eventually([&] { return consumer->figures().handled == 2; }, milliseconds(40000)));
+  EXPECT_TRUE(co_await co_eventually([&] { return consumer->figures().handled == 2; }, milliseconds(40000)));
   consumer.reset();
-  EXPECT_TRUE(co_await eventually([&] { return again.done(); }, kLong));
+  EXPECT_TRUE(co_await co_eventually([&] { return again.done(); }, kLong));
   EXPECT_FALSE(again.error());
 }
 
@@ -263,7 +263,7 @@ Task<void> survives_outage() {
   auto seen = std::make_shared<Seen>();
   Background running(ex, consumer.run(recorder(seen)));
   co_await produce(c, stream, "n", "0");
-  EXPECT_TRUE(co_await eventually([&] { return consumer.figures().handled == 1; }, kLong));
+  EXPECT_TRUE(co_await co_eventually([&] { return consumer.figures().handled == 1; }, kLong));
 
   EXPECT_TRUE(test::kill_redis_hard());
   harness.redis_start();  // the AOF brings the stream and the group back
@@ -277,11 +277,11 @@ Task<void> survives_outage() {
     if (id.empty()) co_await sleep_for(milliseconds(50));
   }
   EXPECT_FALSE(id.empty());
-  EXPECT_TRUE(co_await eventually([&] { return consumer.figures().handled == 2; }, kLong))
+  EXPECT_TRUE(co_await co_eventually([&] { return consumer.figures().handled == 2; }, kLong))
       << "the consumer waits the outage out by itself";
   EXPECT_FALSE(running.done());
   running.stop();
-  EXPECT_TRUE(co_await eventually([&] { return running.done(); }, kLong));
+  EXPECT_TRUE(co_await co_eventually([&] { return running.done(); }, kLong));
 }
 
 TEST(RedisStream, ConsumerWaitsOutARedisRestart) { run([](auto) { return survives_outage(); }); }

@@ -19,7 +19,7 @@ namespace {
 using test::argv;
 using test::Background;
 using test::config;
-using test::eventually;
+using test::co_eventually;
 using test::fresh_key;
 using test::run;
 
@@ -36,7 +36,7 @@ SubscriberConfig sub_config(std::string name) {
 
 // The next message, or nullopt when none comes within `limit`.
 Task<std::optional<Message>> next_within(Subscriber& s, milliseconds limit) {
-  if (!co_await eventually([&] { return s.figures().queued > 0; }, limit)) co_return std::nullopt;
+  if (!co_await co_eventually([&] { return s.figures().queued > 0; }, limit)) co_return std::nullopt;
   co_return s.try_next();
 }
 
@@ -61,7 +61,7 @@ Task<void> messages_arrive() {
   Subscriber s(ex, sub_config("t-sub"));
   s.subscribe(ch);
   s.psubscribe(prefix + ":*");
-  EXPECT_TRUE(co_await eventually([&] { return s.figures().subscriptions == 2; }, milliseconds(5000)));
+  EXPECT_TRUE(co_await co_eventually([&] { return s.figures().subscriptions == 2; }, milliseconds(5000)));
   EXPECT_TRUE(s.connected());
 
   EXPECT_EQ(co_await publish(pub, ch, "hello"), 1);
@@ -86,7 +86,7 @@ Task<void> messages_arrive() {
   EXPECT_EQ(m->payload, binary);
 
   s.unsubscribe(ch);
-  EXPECT_TRUE(co_await eventually([&] { return s.figures().subscriptions == 1; }, milliseconds(5000)));
+  EXPECT_TRUE(co_await co_eventually([&] { return s.figures().subscriptions == 1; }, milliseconds(5000)));
   EXPECT_EQ(co_await publish(pub, ch, "nobody"), 0);
 }
 
@@ -103,7 +103,7 @@ Task<void> resubscribes(bool kill) {
   const std::string prefix = fresh_key("t:restart-pat");
   s.subscribe(ch);
   s.psubscribe(prefix + ":*");
-  EXPECT_TRUE(co_await eventually([&] { return s.figures().subscriptions == 2; }, milliseconds(5000)));
+  EXPECT_TRUE(co_await co_eventually([&] { return s.figures().subscriptions == 2; }, milliseconds(5000)));
   Client pub(ex, config("t-pub-restart"));
   EXPECT_EQ(co_await publish(pub, ch, "before"), 1);
   EXPECT_TRUE((co_await next_within(s, milliseconds(5000))).has_value());
@@ -113,12 +113,12 @@ Task<void> resubscribes(bool kill) {
   } else {
     harness.redis_stop();
   }
-  EXPECT_TRUE(co_await eventually([&] { return !s.connected(); }, milliseconds(5000)));
+  EXPECT_TRUE(co_await co_eventually([&] { return !s.connected(); }, milliseconds(5000)));
   EXPECT_EQ(s.figures().subscriptions, 0u);
   harness.redis_start();
 
   // Nothing asked for it: the subscriber reconnects and subscribes again.
-  EXPECT_TRUE(co_await eventually([&] { return s.figures().subscriptions == 2; }, milliseconds(10000)));
+  EXPECT_TRUE(co_await co_eventually([&] { return s.figures().subscriptions == 2; }, milliseconds(10000)));
   EXPECT_EQ(co_await publish(pub, ch, "after"), 1);
   EXPECT_EQ(co_await publish(pub, prefix + ":x", "after by pattern"), 1);
   std::optional<Message> m = co_await next_within(s, milliseconds(5000));
@@ -151,13 +151,13 @@ Task<void> waiting_next() {
   const std::string ch = fresh_key("t:next");
   auto s = std::make_unique<Subscriber>(ex, sub_config("t-sub-next"));
   s->subscribe(ch);
-  EXPECT_TRUE(co_await eventually([&] { return s->figures().subscriptions == 1; }, milliseconds(5000)));
+  EXPECT_TRUE(co_await co_eventually([&] { return s->figures().subscriptions == 1; }, milliseconds(5000)));
 
   // A waiting next() gets the message published after it started waiting.
   auto got = std::make_shared<std::optional<Message>>();
   Background waiter(ex, take_one(*s, got));
   co_await publish(pub, ch, "one");
-  EXPECT_TRUE(co_await eventually([&] { return waiter.done(); }, milliseconds(5000)));
+  EXPECT_TRUE(co_await co_eventually([&] { return waiter.done(); }, milliseconds(5000)));
   EXPECT_TRUE(got->has_value() && (*got)->payload == "one");
 
   // A cancelled next() ends at once and takes nothing.
@@ -165,7 +165,7 @@ Task<void> waiting_next() {
   Background cancelled(ex, take_one(*s, lost));
   co_await let_run(ex);
   cancelled.stop();
-  EXPECT_TRUE(co_await eventually([&] { return cancelled.done(); }, milliseconds(2000)));
+  EXPECT_TRUE(co_await co_eventually([&] { return cancelled.done(); }, milliseconds(2000)));
   EXPECT_TRUE(cancelled.cancelled());
   co_await publish(pub, ch, "two");
   std::optional<Message> m = co_await next_within(*s, milliseconds(5000));
@@ -176,7 +176,7 @@ Task<void> waiting_next() {
   Background orphan(ex, take_one(*s, lost));
   co_await let_run(ex);
   s.reset();
-  EXPECT_TRUE(co_await eventually([&] { return orphan.done(); }, milliseconds(2000)));
+  EXPECT_TRUE(co_await co_eventually([&] { return orphan.done(); }, milliseconds(2000)));
   bool unavailable = false;
   try {
     if (orphan.error()) std::rethrow_exception(orphan.error());
@@ -198,9 +198,9 @@ Task<void> full_queue() {
   Subscriber s(ex, cfg);
   const std::string ch = fresh_key("t:full");
   s.subscribe(ch);
-  EXPECT_TRUE(co_await eventually([&] { return s.figures().subscriptions == 1; }, milliseconds(5000)));
+  EXPECT_TRUE(co_await co_eventually([&] { return s.figures().subscriptions == 1; }, milliseconds(5000)));
   for (int i = 1; i <= 5; ++i) co_await publish(pub, ch, std::to_string(i));
-  EXPECT_TRUE(co_await eventually([&] { return s.figures().messages == 5; }, milliseconds(5000)));
+  EXPECT_TRUE(co_await co_eventually([&] { return s.figures().messages == 5; }, milliseconds(5000)));
   EXPECT_EQ(s.figures().dropped, 2u);
   for (int i = 3; i <= 5; ++i) {
     std::optional<Message> m = s.try_next();

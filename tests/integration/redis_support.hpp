@@ -76,15 +76,7 @@ inline Task<ErrorKind> error_kind_of(Task<Reply> task) {
     if (!(c)) co_return;       \
   } while (0)
 
-// Polls `cond` every 20 ms until it holds or `limit` passes.
-inline Task<bool> eventually(std::function<bool()> cond, milliseconds limit) {
-  Deadline end = deadline_in(limit);
-  while (!cond()) {
-    if (Clock::now() > end) co_return false;
-    co_await sleep_for(milliseconds(20));
-  }
-  co_return true;
-}
+using dine::test::co_eventually;
 
 // A loopback port where nothing listens (bound, then closed).
 inline int closed_port() {
