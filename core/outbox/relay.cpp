@@ -54,7 +54,10 @@ struct Relay::Impl {
   Task<std::size_t> relay_batch() {
     Context c = ctx("relay");
     const int claim_s = static_cast<int>(std::max<int64_t>(1, std::chrono::ceil<std::chrono::seconds>(cfg.claim_for).count()));
-    pg::Result rows = co_await db.execute(c, sql::kClaim, pg::params(cfg.relay_id, claim_s, cfg.batch));
+    // Arguments of co_await calls are named values: GCC 12 mishandles
+    // temporaries with destructors inside a co_await expression.
+    pg::Params claim = pg::params(cfg.relay_id, claim_s, cfg.batch);
+    pg::Result rows = co_await db.execute(c, sql::kClaim, claim);
     if (rows.rows() == 0) co_return 0;
     struct Row {
       int64_t id;
@@ -88,12 +91,15 @@ struct Relay::Impl {
       // Free the claim so the next attempt (ours or another node's) need not
       // wait for it to lapse; if this fails too, the claim lapses anyway.
       try {
-        co_await db.execute(ctx("release"), sql::kRelease, pg::params(ids));
+        Context rc = ctx("release");
+        pg::Params release = pg::params(ids);
+        co_await db.execute(rc, sql::kRelease, release);
       } catch (const std::exception&) {
       }
       std::rethrow_exception(failure);
     }
-    co_await db.execute(c, sql::kMarkSent, pg::params(ids));
+    pg::Params sent = pg::params(ids);
+    co_await db.execute(c, sql::kMarkSent, sent);
     relayed->inc(order.size());
     co_return order.size();
   }
@@ -102,7 +108,9 @@ struct Relay::Impl {
     auto now = Clock::now();
     if (now >= next_figures) {
       next_figures = now + cfg.figures_every;
-      pg::Result r = co_await db.execute(ctx("backlog"), sql::kBacklog, {});
+      Context bc = ctx("backlog");
+      pg::Params none;
+      pg::Result r = co_await db.execute(bc, sql::kBacklog, none);
       backlog->set(static_cast<double>(r.int64(0, "n")));
       oldest->set(std::stod(std::string(r.text(0, "oldest_s"))));
     }
@@ -110,8 +118,9 @@ struct Relay::Impl {
       next_prune = now + cfg.prune_every;
       const int retention_s = static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(cfg.retention).count());
       for (int round = 0; round < 100; ++round) {  // bounded per period
-        pg::Result r = co_await db.execute(ctx("prune"), sql::kPrune,
-                                           pg::params(prune_after, retention_s, cfg.prune_batch));
+        Context pc = ctx("prune");
+        pg::Params prune = pg::params(prune_after, retention_s, cfg.prune_batch);
+        pg::Result r = co_await db.execute(pc, sql::kPrune, prune);
         int64_t deleted = r.int64(0, "deleted"), seen = r.int64(0, "seen"), upto = r.int64(0, "upto");
         pruned->inc(static_cast<uint64_t>(deleted));
         bool advanced = upto > prune_after;

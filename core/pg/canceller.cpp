@@ -43,7 +43,8 @@ Task<void> run_cancels(std::shared_ptr<Canceller::State> s) {
     try {
       Deadline d = deadline_in(s->deadline);
       auto conn = co_await Connection::connect(s->ex, s->dsn, d);
-      Result r = co_await conn->execute(kCancel, params(list), d);
+      Params pids_param = params(list);
+      Result r = co_await conn->execute(kCancel, pids_param, d);
       if (s->sent) s->sent->inc(pids.size());
       kLog.debug("cancelled", {{"pool", s->pool}, {"pids", list}, {"signalled", std::to_string(r.int64(0, "n"))}});
     } catch (const std::exception& e) {

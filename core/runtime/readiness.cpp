@@ -120,7 +120,8 @@ Task<void> probe_loop(std::shared_ptr<Readiness::Impl> impl, std::size_t i) {
           break;
         }
         case Dependency::Kind::Redis: {
-          co_await rc->ping(Context{"", deadline});
+          Context probe{"", deadline};
+          co_await rc->ping(probe);
           up = true;
           break;
         }
