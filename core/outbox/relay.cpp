@@ -1,6 +1,7 @@
 #include "core/outbox/relay.hpp"
 
 #include <algorithm>
+#include <map>
 #include <vector>
 
 #include <boost/asio/post.hpp>
@@ -14,6 +15,7 @@
 #include "core/outbox/schema.hpp"
 #include "core/pg/pool.hpp"
 #include "core/redis/client.hpp"
+#include "core/redis/streams.hpp"
 
 namespace dine::outbox {
 
@@ -34,6 +36,7 @@ struct Relay::Impl {
     failures = &reg.counter("dine_outbox_relay_failures_total", "Relay batches that failed (rows stay, retried)", l);
     pruned = &reg.counter("dine_outbox_pruned_total", "Sent outbox rows deleted after the retention period", l);
     backlog = &reg.gauge("dine_outbox_backlog", "Outbox rows not yet on their stream", l);
+    registry = &reg;
     oldest = &reg.gauge("dine_outbox_oldest_unsent_seconds", "Age of the oldest outbox row not yet sent", l);
   }
 
@@ -45,7 +48,20 @@ struct Relay::Impl {
   redis::Client& mq;
   metrics::Counter *relayed, *failures, *pruned;
   metrics::Gauge *backlog, *oldest;
-  Clock::time_point next_figures{}, next_prune{};
+  Clock::time_point next_figures{}, next_prune{}, next_trim{};
+  struct StreamFigures {
+    metrics::Gauge* length;
+    metrics::Counter* trimmed;
+  };
+  std::map<std::string, StreamFigures> streams;  // every stream this relay wrote to
+  metrics::Registry* registry = nullptr;
+
+  void saw_stream(const std::string& name) {
+    if (streams.count(name)) return;
+    metrics::Labels l{{"stream", name}};
+    streams[name] = {&registry->gauge("dine_stream_length", "Entries in a Redis stream", l),
+                     &registry->counter("dine_stream_trimmed_total", "Stream entries trimmed once every group had them", l)};
+  }
   int64_t prune_after = 0;  // id cursor of the pruning walk
 
   Context ctx(std::string_view what) const { return Context::background(what, cfg.claim_for); }
@@ -76,6 +92,7 @@ struct Relay::Impl {
                       std::string(rows.text(r.index, "key")), "data", std::string(rows.text(r.index, "payload"))});
       if (ids.size() > 1) ids.push_back(',');
       ids += std::to_string(r.id);
+      saw_stream(cmds.back()[1]);
     }
     ids.push_back('}');
     std::exception_ptr failure;
@@ -113,6 +130,16 @@ struct Relay::Impl {
       pg::Result r = co_await db.execute(bc, sql::kBacklog, none);
       backlog->set(static_cast<double>(r.int64(0, "n")));
       oldest->set(std::stod(std::string(r.text(0, "oldest_s"))));
+    }
+    if (now >= next_trim) {
+      next_trim = now + cfg.trim_every;
+      for (auto& [name, fig] : streams) {
+        std::optional<std::string> below = co_await redis::safe_trim_id(mq, name);
+        if (below) fig.trimmed->inc(static_cast<uint64_t>(co_await redis::trim_below(mq, name, *below)));
+        redis::Argv xlen{"XLEN", name};
+        redis::Reply len = co_await mq.command(xlen);
+        if (len.type == redis::Reply::Type::Integer) fig.length->set(static_cast<double>(len.integer));
+      }
     }
     if (now >= next_prune) {
       next_prune = now + cfg.prune_every;

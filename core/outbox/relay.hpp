@@ -16,7 +16,10 @@
 //
 // Figures: dine_outbox_relayed_total, dine_outbox_relay_failures_total,
 // dine_outbox_backlog, dine_outbox_oldest_unsent_seconds,
-// dine_outbox_pruned_total, all labelled {outbox=<name>}.
+// dine_outbox_pruned_total, all labelled {outbox=<name>}; per stream it
+// writes, dine_stream_length{stream} and dine_stream_trimmed_total{stream}.
+// Streams are trimmed only below the oldest entry still pending or
+// undelivered in any consumer group (never when the stream has no group).
 #include <memory>
 #include <string>
 
@@ -43,6 +46,7 @@ struct RelayConfig {
   milliseconds max_backoff{2000};
   milliseconds figures_every{2000}; // backlog gauges
   milliseconds prune_every{60000};
+  milliseconds trim_every{10000};   // streams trimmed below what every consumer group still needs
   milliseconds retention{std::chrono::hours(24)};  // sent rows are kept this long
   int prune_batch = 5000;
 };

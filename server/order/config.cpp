@@ -12,6 +12,7 @@ OrderConfig OrderConfig::parse(config::Reader& r, const OrderConfig& d) {
   c.relay_linger_ms = r.integer("relay_linger_ms", d.relay_linger_ms, 0, 10'000);
   c.relay_claim_ms = r.integer("relay_claim_ms", d.relay_claim_ms, 1000, 3'600'000);
   c.outbox_retention_s = r.integer("outbox_retention_s", d.outbox_retention_s, 0, 90 * 86400);
+  c.outbox_prune_every_s = r.integer("outbox_prune_every_s", d.outbox_prune_every_s, 1, 86400);
   r.reject_unknown();
   return c;
 }

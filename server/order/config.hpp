@@ -18,6 +18,7 @@ struct OrderConfig {
   int relay_linger_ms = 10;      // gather a busy shard's rows into one batch
   int relay_claim_ms = 10000;    // a frozen relay's claim lapses after this
   int outbox_retention_s = 86400;  // sent rows are kept this long (redrive)
+  int outbox_prune_every_s = 60;   // how often sent rows past the retention are deleted
 
   static OrderConfig parse(config::Reader& r, const OrderConfig& defaults);
 };

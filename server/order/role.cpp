@@ -29,6 +29,7 @@ outbox::RelayConfig relay_config(const OrderConfig& c, const std::string& shard,
   r.linger = milliseconds(c.relay_linger_ms);
   r.claim_for = milliseconds(c.relay_claim_ms);
   r.retention = std::chrono::seconds(c.outbox_retention_s);
+  r.prune_every = std::chrono::seconds(c.outbox_prune_every_s);
   return r;
 }
 

@@ -11,7 +11,10 @@
 #include <mutex>
 #include <set>
 #include <stdexcept>
+#include <csignal>
+#include <sstream>
 #include <sys/stat.h>
+#include <vector>
 #include <thread>
 #include <unistd.h>
 
@@ -116,6 +119,40 @@ void Harness::pg_start(std::size_t i) {
   std::lock_guard lock(state_->mu);
   auto& pg = this->pg(i);
   if (!stack::alive(pg.pid)) stack::pg_start(pg);
+}
+
+namespace {
+// The postmaster and its children (backends, checkpointer, ...), from /proc.
+std::vector<pid_t> server_processes(pid_t postmaster) {
+  std::vector<pid_t> out{postmaster};
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "stat");
+    std::string stat;
+    std::getline(in, stat);
+    auto close = stat.rfind(')');  // "pid (comm) state ppid ..."
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    char state = 0;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == postmaster) out.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return out;
+}
+}  // namespace
+
+void Harness::pg_freeze(std::size_t i) {
+  std::lock_guard lock(state_->mu);
+  // The postmaster first: it forks no new backend while we stop the others.
+  for (pid_t p : server_processes(pg(i).pid)) ::kill(p, SIGSTOP);
+}
+
+void Harness::pg_thaw(std::size_t i) {
+  std::lock_guard lock(state_->mu);
+  for (pid_t p : server_processes(pg(i).pid)) ::kill(p, SIGCONT);
 }
 
 stack::RedisInstance& Harness::redis() {

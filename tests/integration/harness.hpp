@@ -23,6 +23,10 @@ class Harness {
   stack::PgInstance& pg(std::size_t i);
   void pg_stop(std::size_t i);   // stop server i (for outage tests)
   void pg_start(std::size_t i);  // start it again on the same port and data
+  // SIGSTOP / SIGCONT server i: its postmaster and every backend (each has its
+  // own session): the server accepts TCP connections and answers nothing.
+  void pg_freeze(std::size_t i);
+  void pg_thaw(std::size_t i);
 
   stack::RedisInstance& redis();
   void redis_stop();

@@ -106,6 +106,71 @@ TEST_F(OrderFailure, StoppedShardAnswers503AndOthersServe) {
   EXPECT_TRUE(wait_outbox_drained(milliseconds(15000))) << "the relay of shard " << kDown << " did not recover";
 }
 
+// Thaws shard `k` however the test ends.
+struct ShardThawed {
+  std::size_t k;
+  ~ShardThawed() { Harness::get().pg_thaw(k); }
+};
+
+// A frozen shard (postmaster and every backend SIGSTOPped: TCP accepts,
+// nothing answers) must never turn into a hang: its own requests get 503 or
+// 504 inside the request deadline, the other shards serve as before, the node
+// stays ready (degraded), and the shard serves again once it thaws.
+TEST_F(OrderFailure, FrozenShardAnswersInsideTheDeadlineAndOthersServe) {
+  constexpr std::size_t kFrozen = 1;
+  const std::string frozen_order = create_order(1, new_user(kFrozen));
+  ASSERT_FALSE(frozen_order.empty());
+  const int request_timeout = Cluster::get().topo().node("order-1").limits.request_timeout_ms;
+  {
+    Harness::get().pg_freeze(kFrozen);
+    ShardThawed thaw{kFrozen};
+
+    std::vector<Call> calls;
+    for (int node = 1; node <= kNodes; ++node)
+      for (int i = 0; i < 4; ++i) calls.push_back({node, "GET", "/v1/orders/" + frozen_order, "", {}});
+    for (int node = 1; node <= kNodes; ++node)
+      calls.push_back(create_call(node, new_key("frozen"), order_body(new_user(kFrozen))));
+    for (const auto& r : call_many(calls, 16, {}, milliseconds(request_timeout + 10000))) {
+      EXPECT_TRUE(r.status == 503 || r.status == 504) << r;
+      EXPECT_LE(r.took.count(), request_timeout + 2000) << "not answered inside the deadline: " << r;
+      EXPECT_FALSE(r.error_code().empty()) << r;
+      EXPECT_EQ(r.body.find("port="), std::string::npos) << r;
+    }
+    // The other shards do not notice.
+    for (std::size_t s = 0; s < kShards; ++s) {
+      if (s == kFrozen) continue;
+      for (int node = 1; node <= kNodes; ++node) {
+        auto r = call(create_call(node, new_key("beside"), order_body(new_user(s))));
+        EXPECT_EQ(r.status, 201) << "shard " << s << ": " << r;
+        EXPECT_LT(r.took.count(), 3000) << r;
+      }
+    }
+    Resp ready;
+    EXPECT_TRUE(eventually(
+        [&] {
+          ready = get(2, "/readyz");
+          return ready.status == 200 && ready.j().value("degraded", json::array()) ==
+                                            json::array({fmt::format("pg-order-{}", kFrozen)});
+        },
+        milliseconds(5000)))
+        << ready;
+  }
+  // Thawed: its requests succeed again.
+  Resp last;
+  for (int node = 1; node <= kNodes; ++node)
+    EXPECT_TRUE(serves_again([&] { return get(node, "/v1/orders/" + frozen_order); }, 200, 6, milliseconds(30000),
+                             last))
+        << "order-" << node << " still failing for the thawed shard: " << last;
+  // And no query abandoned while it was frozen is left running there.
+  EXPECT_TRUE(eventually(
+      [&] {
+        return count(kFrozen,
+                     "SELECT count(*) AS n FROM pg_stat_activity WHERE state = 'active' AND"
+                     " application_name LIKE 'order-%' AND pid <> pg_backend_pid()") == 0;
+      },
+      milliseconds(10000)));
+}
+
 TEST_F(OrderFailure, KillDuringPaymentsLosesNoPaymentAndNoEvent) {
   constexpr int kOrders = 300;
   constexpr int kKillAfter = 100;
