@@ -1,4 +1,7 @@
 // dine serve ROLE --node ID: run one role of the platform.
+#include <cstdlib>
+#include <string_view>
+
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -25,9 +28,21 @@ std::string known_roles() {
   return s;
 }
 
+// Hidden roles are test roles with fault routes (a worker blocked on
+// purpose): they never start unless the environment says this is a test.
+bool test_roles_enabled() {
+  const char* v = std::getenv("DINE_TEST_ROLES");
+  return v && std::string_view(v) == "1";
+}
+
 void serve(const Globals& g, const ServeArgs& a) {
   const runtime::RoleDescriptor* role = server::find_role(a.role);
   if (!role) throw Failure{fmt::format("unknown role '{}'; fix: use one of: {}", a.role, known_roles()), 2};
+  if (role->hidden && !test_roles_enabled())
+    throw Failure{fmt::format("role '{}' is a test role: it starts only when the environment has "
+                              "DINE_TEST_ROLES=1; fix: set DINE_TEST_ROLES=1 (tests only) or serve one of: {}",
+                              a.role, known_roles()),
+                  2};
   Topology topo = load_topology(g.topology_path);
   const Node* node = nullptr;
   if (!a.node.empty()) {

@@ -5,12 +5,16 @@
 #include <fmt/format.h>
 
 #include "server/order/role.hpp"
+#include "server/testkit/role.hpp"
 
 namespace dine::server {
 namespace {
 
-const std::array<const runtime::RoleDescriptor*, 1>& all() {
-  static const std::array<const runtime::RoleDescriptor*, 1> kRoles = {&order::role()};
+const std::array<const runtime::RoleDescriptor*, 2>& all() {
+  static const std::array<const runtime::RoleDescriptor*, 2> kRoles = {
+      &order::role(),
+      &testkit::role(),  // hidden; `dine serve` runs it only with DINE_TEST_ROLES=1
+  };
   return kRoles;
 }
 

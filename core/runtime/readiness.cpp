@@ -1,5 +1,7 @@
 #include "core/runtime/readiness.hpp"
 
+#include <cmath>
+#include <map>
 #include <mutex>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -197,8 +199,10 @@ std::pair<int, nlohmann::json> Readiness::report() const {
   nlohmann::json deps = nlohmann::json::array();
   nlohmann::json degraded = nlohmann::json::array();
   bool ready = true;
-  // A degradable dependency (purpose) is lost only when all its nodes are down.
-  std::map<std::string, std::pair<int, int>> degradable;  // purpose -> (down, all)
+  // A degradable dependency leaves the node ready while it is down: the role
+  // declared it serves without it. Sharded ones are the exception: the need
+  // is per shard, and with every shard down there is nothing left to serve.
+  std::map<std::string, std::pair<int, int>> shards;  // purpose -> (down, all)
   for (const Target& t : impl_->targets) {
     bool fresh = t.seen && now - t.at < kStale;
     bool up = fresh && t.up;
@@ -210,15 +214,15 @@ std::pair<int, nlohmann::json> Readiness::report() const {
     if (t.need == Need::Required) {
       if (!up) ready = false;
     } else {
-      auto& [down, all] = degradable[t.purpose];
-      ++all;
-      if (!up) {
-        ++down;
-        degraded.push_back(t.node);
+      if (!up) degraded.push_back(t.node);
+      if (t.kind == Dependency::Kind::ShardedPostgres) {
+        auto& [down, all] = shards[t.purpose];
+        ++all;
+        if (!up) ++down;
       }
     }
   }
-  for (const auto& [purpose, counts] : degradable)
+  for (const auto& [purpose, counts] : shards)
     if (counts.first == counts.second) ready = false;
   const char* status = !ready ? "not_ready" : degraded.empty() ? "ready" : "degraded";
   nlohmann::json body = {{"status", status}, {"node", impl_->self}, {"role", impl_->role}, {"dependencies", deps}};

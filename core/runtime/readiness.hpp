@@ -6,8 +6,12 @@
 // dependencies do:
 //   200 {"status":"ready"}                          every dependency answers
 //   200 {"status":"degraded","degraded":["pg-order-1"]}  a degradable one is down
-//   503 {"status":"not_ready"}  a required one is down, every node of a
-//                               degradable one is down, or no fresh result
+//   503 {"status":"not_ready"}  a required one is down, every shard of a
+//                               degradable sharded one is down, or no fresh result
+// A degradable dependency of one node (a cache, a stream) leaves the node
+// ready while it is down: the role declared that it serves without it. A
+// sharded one is degradable shard by shard; with every shard down the node
+// has nothing left to serve.
 // Each dependency is listed with its state, latency and, when down, an error
 // code (never a host, a port or a server's text).
 #include <memory>
