@@ -96,7 +96,8 @@ std::vector<StreamHome> stream_homes(const Topology& topo, const RoleLookup& loo
       if (d.kind == runtime::Dependency::Kind::Redis)
         for (const Node* r : topo.uses(n, d.purpose))
           if (r->kind == NodeKind::Redis)
-            add_once(home_of(writers, r).why, fmt::format("written by the outbox relay of {} (uses.{})", n.id, d.purpose));
+            add_once(home_of(writers, r).why,
+                     fmt::format("written by the outbox relay of {} (uses.{})", n.id, d.purpose));
   });
   return writers;
 }

@@ -209,7 +209,8 @@ TEST(StreamRedriveE2E, TwoPossibleNodesNeedRedisToChoose) {
   EXPECT_NE(r.out.find("--redis NODE"), std::string::npos) << r.out;
   EXPECT_EQ(redis_cmd({"XLEN", "dine:orders:dead"}).integer, 3) << "nothing moved";
 
-  Output chosen = run_dine(fmt::format("--topology {} stream redrive --stream dine:orders --redis redis-mq --json", path));
+  Output chosen =
+      run_dine(fmt::format("--topology {} stream redrive --stream dine:orders --redis redis-mq --json", path));
   ASSERT_EQ(chosen.code, 0) << chosen.out;
   EXPECT_EQ(json::parse(json_part(chosen.out))["moved"], 3);
   Output wrong = run_dine(fmt::format("--topology {} stream redrive --stream dine:orders --redis pg-order-0", path));
