@@ -30,5 +30,11 @@ void setup_db(CLI::App& app, Globals& g);     // dine db migrate
 void setup_stack(CLI::App& app, Globals& g);  // dine up, down, ps
 void setup_sim(CLI::App& app, Globals& g);    // dine sim orders
 void setup_demo(CLI::App& app, Globals& g);   // dine demo
+void setup_outbox(CLI::App& app, Globals& g); // dine outbox redrive
+void setup_stream(CLI::App& app, Globals& g); // dine stream redrive
+
+struct GroupResult;
+// "group oms on dine:orders created from id 0 (read by oms-1)": for migrate, up and demo.
+std::string group_line(const GroupResult& g);
 
 }  // namespace dine::cli

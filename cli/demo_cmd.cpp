@@ -7,10 +7,11 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "cli/admin.hpp"
 #include "cli/commands.hpp"
 #include "cli/order_report.hpp"
-#include "core/pg/migrate.hpp"
 #include "core/stack/local_stack.hpp"
+#include "server/registry.hpp"
 #include "sim/stream_probe.hpp"
 
 namespace dine::cli {
@@ -48,6 +49,7 @@ int64_t wait_for_stream(const Node& mq, int64_t before, int expected, double& se
 
 void demo(const Globals& g, const DemoArgs& a) {
   Topology topo = load_topology(g.topology_path);
+  server::check_topology(topo);  // a bad role section or dependency: reported before any server starts
   stack::LocalStack stack(topo, g.topology_path);
   bool started_here = false;
   fmt::print("== dine demo: topology '{}' ({})\n", topo.name, topo.source);
@@ -58,10 +60,13 @@ void demo(const Globals& g, const DemoArgs& a) {
     started_here = true;
     try {
       stack.start_datastores(print_event);
-      auto steps = migrate_all(topo);
+      auto report = migrate_with_groups(topo, server::find_role, {}, [](const GroupResult& r) {
+        print_event({r.site.redis->id, group_line(r), true});
+      });
       int applied = 0;
-      for (const auto& s : steps) applied += s.applied;
-      fmt::print("  \u2713 {:<12} {} migration(s) applied, {} present\n", "migrate", applied, steps.size() - applied);
+      for (const auto& s : report.steps) applied += s.applied;
+      fmt::print("  \u2713 {:<12} {} migration(s) applied, {} present\n", "migrate", applied,
+                 report.steps.size() - applied);
       stack.start_roles(self_exe(), print_event);
     } catch (...) {
       fmt::print("-- start failed; stopping what was started\n");

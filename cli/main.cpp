@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 
 #include "cli/commands.hpp"
+#include "core/topology.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"dine: run, load and rehearse the mini-program ordering platform"};
@@ -13,6 +14,7 @@ int main(int argc, char** argv) {
       "  dine up                      start the local stack (PostgreSQL x5, Redis x2, order x2)\n"
       "  dine ps --json               list its nodes\n"
       "  dine sim orders --orders 3000 --users 300\n"
+      "  dine outbox redrive --since 2h   send the events of the last two hours again\n"
       "  dine down\n"
       "Environment: DINE_TOPOLOGY, DINE_SECRET, DINE_STATE_DIR, DINE_THREADS, DINE_LOG_LEVEL");
 
@@ -28,6 +30,8 @@ int main(int argc, char** argv) {
   dine::cli::setup_stack(app, g);
   dine::cli::setup_sim(app, g);
   dine::cli::setup_demo(app, g);
+  dine::cli::setup_outbox(app, g);
+  dine::cli::setup_stream(app, g);
 
   try {
     app.parse(argc, argv);
@@ -36,6 +40,9 @@ int main(int argc, char** argv) {
   } catch (const dine::cli::Failure& f) {
     fmt::print(stderr, "dine: {}\n", f.message);
     return f.code;
+  } catch (const dine::TopologyError& e) {  // the file, the key and the fix: a usage error
+    fmt::print(stderr, "dine: {}\n", e.what());
+    return 2;
   } catch (const std::exception& e) {
     fmt::print(stderr, "dine: {}\n", e.what());
     return 1;

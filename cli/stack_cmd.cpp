@@ -6,9 +6,10 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "cli/admin.hpp"
 #include "cli/commands.hpp"
-#include "core/pg/migrate.hpp"
 #include "core/stack/local_stack.hpp"
+#include "server/registry.hpp"
 
 namespace dine::cli {
 namespace {
@@ -51,6 +52,7 @@ void print_table(const std::vector<stack::NodeStatus>& nodes) {
 
 void up(const Globals& g, const StackArgs& a) {
   Topology topo = load_topology(g.topology_path);
+  server::check_topology(topo);  // a bad role section or dependency: reported before any server starts
   stack::LocalStack st(topo, g.topology_path, a.state_dir);
   std::string dir = shown(st.state_dir());
   if (st.is_up())
@@ -59,11 +61,13 @@ void up(const Globals& g, const StackArgs& a) {
   try {
     st.start_datastores(print_event);
     int applied = 0, present = 0;
-    migrate_all(topo, [&](const MigrationStep& m) {
-      (m.applied ? applied : present)++;
-      if (m.applied)
-        print_event({m.node, fmt::format("migrated {} to {}", m.database, m.version), true});
-    });
+    migrate_with_groups(
+        topo, server::find_role,
+        [&](const MigrationStep& m) {
+          (m.applied ? applied : present)++;
+          if (m.applied) print_event({m.node, fmt::format("migrated {} to {}", m.database, m.version), true});
+        },
+        [&](const GroupResult& r) { print_event({r.site.redis->id, group_line(r), true}); });
     print_event({"migrations", fmt::format("{} applied, {} already there", applied, present), true});
     st.start_roles(self_exe(), print_event);
   } catch (const std::exception& e) {

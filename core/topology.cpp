@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <initializer_list>
 #include <set>
 #include <sstream>
 
@@ -48,6 +49,35 @@ Limits read_limits(const json& obj, const std::string& source, const std::string
   return l;
 }
 
+bool one_of(const std::string& v, std::initializer_list<const char*> allowed) {
+  for (const char* a : allowed)
+    if (v == a) return true;
+  return false;
+}
+
+// A Redis node's persistence and memory. An append-only node (streams, coupon
+// stock) fsyncs every write and refuses writes when full rather than evict; a
+// cache evicts its least recently used keys.
+void read_redis(Reader& r, Node& n) {
+  n.appendonly = r.boolean("appendonly", false);
+  if (n.appendonly) {
+    n.appendfsync = r.str("appendfsync", "always");
+    if (!one_of(n.appendfsync, {"always", "everysec", "no"}))
+      r.fail(r.key("appendfsync"), fmt::format("is \"{}\", not a policy Redis knows", n.appendfsync),
+             "use \"always\" (no acknowledged write is lost), \"everysec\" or \"no\"");
+  } else if (r.get("appendfsync")) {
+    r.fail(r.key("appendfsync"), "is set but appendonly is false, so nothing would be fsynced",
+           "set \"appendonly\": true, or remove appendfsync");
+  }
+  n.maxmemory_mb = r.integer("maxmemory_mb", 256, 1, 1 << 20);
+  n.eviction = r.str("eviction", n.appendonly ? "noeviction" : "allkeys-lru");
+  if (!one_of(n.eviction, {"noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru",
+                           "volatile-lfu", "volatile-random", "volatile-ttl"}))
+    r.fail(r.key("eviction"), fmt::format("is \"{}\", not a maxmemory-policy Redis knows", n.eviction),
+           "use \"noeviction\" (queues: refuse writes when full), \"allkeys-lru\" (caches), \"allkeys-lfu\", "
+           "\"allkeys-random\", \"volatile-lru\", \"volatile-lfu\", \"volatile-random\" or \"volatile-ttl\"");
+}
+
 NodeKind parse_kind(Reader& r, const std::string& k) {
   auto s = r.str(k);
   if (s == "postgres") return NodeKind::Postgres;
@@ -73,7 +103,7 @@ Node read_node(const json& obj, const std::string& source, const std::string& pa
       n.password = r.str("password", "");
       break;
     case NodeKind::Redis:
-      n.appendonly = r.boolean("appendonly", false);
+      read_redis(r, n);
       break;
     case NodeKind::Nginx:
       break;

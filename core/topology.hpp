@@ -61,8 +61,11 @@ struct Node {
   std::vector<std::string> databases;
   std::string user = "dine";
   std::string password;  // empty: trust / DINE_PG_PASSWORD
-  // redis
+  // redis: persistence and memory, passed to redis-server by `dine up`
   bool appendonly = false;
+  std::string appendfsync;  // "always" | "everysec" | "no"; appendonly nodes only ("always"), else ""
+  int maxmemory_mb = 256;   // maxmemory: a full node evicts or refuses writes, it never swaps
+  std::string eviction;     // maxmemory-policy: "noeviction" for appendonly nodes, else "allkeys-lru"
   // dine roles
   std::string role;  // "order", ...
   int node_id = 0;   // 0..255, unique per role: part of every id the node makes

@@ -99,6 +99,12 @@ bool runs_node(pid_t pid, const std::string& kind, const std::string& id) {
   return cmd.find(" serve ") != std::string::npos && cmd.find(id) != std::string::npos;
 }
 
+// "append-only, fsync always, 256 MB, noeviction"
+std::string redis_summary(const Node& n) {
+  std::string persistence = n.appendonly ? fmt::format("append-only, fsync {}", n.appendfsync) : "no persistence";
+  return fmt::format("{}, {} MB, {}", persistence, n.maxmemory_mb, n.eviction);
+}
+
 }  // namespace
 
 std::string NodeStatus::address() const { return fmt::format("{}:{}", host, port); }
@@ -240,13 +246,16 @@ void LocalStack::start_datastores(const Progress& progress) {
       r.host = n.host;
       r.port = n.port;
       r.appendonly = n.appendonly;
+      if (!n.appendfsync.empty()) r.appendfsync = n.appendfsync;
+      r.maxmemory_mb = n.maxmemory_mb;
+      r.eviction = n.eviction;
       try {
         redis_start(r);
       } catch (const std::exception& e) {
         throw std::runtime_error(fmt::format("{}: {}", n.id, e.what()));
       }
       record(n, r.pid, log);
-      say(progress, n.id, fmt::format("redis ready on {}, pid {}", n.address(), r.pid));
+      say(progress, n.id, fmt::format("redis ready on {}, pid {} ({})", n.address(), r.pid, redis_summary(n)));
     }
   }
 }

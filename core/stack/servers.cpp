@@ -245,14 +245,23 @@ bool redis_ping(const std::string& host, int port, milliseconds timeout) {
   return tcp_first_line(host, port, "PING\r\n", timeout) == "+PONG";
 }
 
+std::vector<std::string> RedisInstance::settings() const {
+  std::string policy = !eviction.empty() ? eviction : appendonly ? "noeviction" : "allkeys-lru";
+  std::vector<std::string> out = {"--appendonly", appendonly ? "yes" : "no"};
+  if (appendonly) out.insert(out.end(), {"--appendfsync", appendfsync});
+  out.insert(out.end(), {"--maxmemory", fmt::format("{}mb", maxmemory_mb), "--maxmemory-policy", policy});
+  return out;
+}
+
 pid_t redis_start(RedisInstance& r, milliseconds ready_timeout) {
   fs::path dir = fs::absolute(r.dir);
   fs::create_directories(dir);
   std::string log = (dir / "redis.log").string();
   SpawnOptions o;
   o.argv = {"redis-server", "--port", std::to_string(r.port), "--bind", r.host,
-            "--dir", dir.string(), "--save", "", "--appendonly", r.appendonly ? "yes" : "no",
-            "--daemonize", "no", "--logfile", log};
+            "--dir", dir.string(), "--save", "", "--daemonize", "no", "--logfile", log};
+  auto settings = r.settings();
+  o.argv.insert(o.argv.end(), settings.begin(), settings.end());
   o.log_file = log;
   o.cwd = dir.string();
   o.die_with_parent = r.die_with_parent;

@@ -2,6 +2,7 @@
 // Real PostgreSQL and Redis servers started from Debian's binaries in a
 // directory of ours: used by `dine up` and by the test harness.
 #include <string>
+#include <vector>
 #include <sys/types.h>
 
 #include "core/async.hpp"
@@ -34,8 +35,14 @@ struct RedisInstance {
   std::string host = "127.0.0.1";
   int port = 0;
   bool appendonly = false;
+  std::string appendfsync = "always";  // appendonly only: "always", "everysec" or "no"
+  int maxmemory_mb = 256;
+  std::string eviction;  // maxmemory-policy; "": noeviction when appendonly, else allkeys-lru
   pid_t pid = 0;
   bool die_with_parent = false;
+
+  // The redis-server arguments for the settings above (port, dir and log aside).
+  std::vector<std::string> settings() const;
 };
 
 // True when redis at host:port answers PING with PONG (not LOADING) within `timeout`.

@@ -1,5 +1,6 @@
 // End to end: `dine up` on a topology of free ports, the order API over HTTP,
-// `dine ps --json`, `dine down`; and the clear messages for up twice / down twice.
+// `dine ps --json`, `dine down`; the clear messages for up twice / down twice;
+// a bad role section stops `dine up` before any server starts.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -15,6 +16,7 @@
 
 #include "core/http/client.hpp"
 #include "core/stack/process.hpp"
+#include "tests/e2e/e2e_support.hpp"
 
 namespace dine {
 namespace {
@@ -22,23 +24,7 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-struct Run {
-  int code = -1;
-  std::string out;  // stdout and stderr
-};
-
-Run run(const std::string& args) {
-  std::string cmd = fmt::format("{} {} 2>&1", DINE_BINARY, args);
-  Run r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+e2e::Output run(const std::string& args) { return e2e::run_dine(args); }
 
 http::ClientResponse call(int port, std::string method, std::string target, std::string body = "",
                           http::Headers headers = {}) {
@@ -81,6 +67,7 @@ class StackE2E : public ::testing::Test {
                        {"uses", {{"shards", shards}, {"mq", {"redis-mq"}}}}});
     }
     topology_ = (root_ / "e2e.json").string();
+    nodes_ = nodes;
     std::ofstream(topology_) << json{{"name", "e2e"}, {"secret", "e2e-secret"}, {"nodes", nodes}}.dump(2);
     setenv("DINE_STATE_DIR", (root_ / "state").c_str(), 1);
   }
@@ -94,6 +81,7 @@ class StackE2E : public ::testing::Test {
   static inline fs::path root_;
   static inline std::string topology_;
   static inline std::vector<int> ports_;
+  static inline json nodes_;
 };
 
 TEST_F(StackE2E, UpServesOrdersPsListsAndDownStops) {
@@ -149,6 +137,24 @@ TEST_F(StackE2E, UpServesOrdersPsListsAndDownStops) {
   auto stopped = json::parse(after.out.substr(after.out.find('[')));
   for (const auto& n : stopped) EXPECT_EQ(n["state"], "stopped") << n.dump();
   EXPECT_EQ(stack::http_get_status("127.0.0.1", ports_[0], "/healthz", milliseconds(500)), 0);
+}
+
+TEST_F(StackE2E, UpRefusesABadRoleSectionBeforeStartingAnything) {
+  json nodes = nodes_;
+  for (auto& n : nodes) n["port"] = stack::free_port();  // its own ports: whatever the other tests left running
+  std::string path = (root_ / "bad-role.json").string();
+  std::ofstream(path) << json{{"name", "e2e-bad"}, {"secret", "e2e-secret"},
+                              {"roles", {{"order", {{"max_itmes", 5}}}}}, {"nodes", nodes}}.dump(2);
+  fs::path state = root_ / "bad-role-state";
+  auto up = run(fmt::format("--topology {} up --state-dir {}", path, state.string()));
+  EXPECT_EQ(up.code, 2) << up.out;
+  EXPECT_NE(up.out.find(path), std::string::npos) << up.out;
+  EXPECT_NE(up.out.find("roles.order.max_itmes"), std::string::npos) << up.out;
+  EXPECT_NE(up.out.find("fix:"), std::string::npos) << up.out;
+  EXPECT_EQ(up.out.find("starting"), std::string::npos) << "nothing may start: " << up.out;
+  EXPECT_FALSE(fs::exists(state)) << "no state dir, no data dir";
+  for (const auto& n : nodes)
+    EXPECT_FALSE(stack::wait_port("127.0.0.1", n["port"].get<int>(), Clock::now())) << n.dump();
 }
 
 TEST_F(StackE2E, BadTopologyNamesFileKeyAndFix) {

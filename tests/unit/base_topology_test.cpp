@@ -224,6 +224,56 @@ TEST(Topology, MissingUsesPurposeNamesTheKey) {
   EXPECT_THROW(t.node("ghost"), TopologyError);
 }
 
+// A Redis node with `fields` spliced in after its port.
+std::string redis_node(const std::string& fields) {
+  return R"({"name": "t", "nodes": [{"id": "r", "kind": "redis", "port": 1)" + fields + "}]}";
+}
+
+TEST(Topology, RedisPersistenceAndMemoryDefaultByRole) {
+  // An append-only node (streams, stock) fsyncs every write and refuses writes when full.
+  const Node q = parse_topology(redis_node(R"(, "appendonly": true)"), "t.json").node("r");
+  EXPECT_EQ(q.appendfsync, "always");
+  EXPECT_EQ(q.eviction, "noeviction");
+  EXPECT_EQ(q.maxmemory_mb, 256);
+  // A cache has no fsync policy and evicts its least recently used keys.
+  const Node c = parse_topology(redis_node(""), "t.json").node("r");
+  EXPECT_FALSE(c.appendonly);
+  EXPECT_EQ(c.appendfsync, "");
+  EXPECT_EQ(c.eviction, "allkeys-lru");
+  EXPECT_EQ(c.maxmemory_mb, 256);
+}
+
+TEST(Topology, RedisKeysAreReadAsWritten) {
+  const Node q = parse_topology(
+      redis_node(R"(, "appendonly": true, "appendfsync": "everysec", "maxmemory_mb": 64, "eviction": "volatile-ttl")"),
+      "t.json").node("r");
+  EXPECT_EQ(q.appendfsync, "everysec");
+  EXPECT_EQ(q.maxmemory_mb, 64);
+  EXPECT_EQ(q.eviction, "volatile-ttl");
+  const Node c = parse_topology(redis_node(R"(, "eviction": "allkeys-lfu", "maxmemory_mb": 1)"), "t.json").node("r");
+  EXPECT_EQ(c.eviction, "allkeys-lfu");
+  EXPECT_EQ(c.maxmemory_mb, 1);
+}
+
+TEST(Topology, BadRedisKeysNameFileKeyAndFix) {
+  expect_names(error_of(redis_node(R"(, "appendonly": true, "appendfsync": "sometimes")"), "r.json"),
+               {"r.json", "nodes.r.appendfsync", "sometimes", "always", "everysec", "fix:"});
+  expect_names(error_of(redis_node(R"(, "appendonly": true, "appendfsync": 1)")),
+               {"nodes.r.appendfsync", "string", "fix:"});
+  // An fsync policy without the append-only file would fsync nothing: a mistake, not a no-op.
+  expect_names(error_of(redis_node(R"(, "appendfsync": "always")")),
+               {"nodes.r.appendfsync", "appendonly is false", "fix:"});
+  expect_names(error_of(redis_node(R"(, "maxmemory_mb": 0)")), {"nodes.r.maxmemory_mb", "out of range", "fix:"});
+  expect_names(error_of(redis_node(R"(, "maxmemory_mb": "1gb")")), {"nodes.r.maxmemory_mb", "integer", "fix:"});
+  expect_names(error_of(redis_node(R"(, "eviction": "lru")")),
+               {"nodes.r.eviction", "\"lru\"", "noeviction", "allkeys-lru", "fix:"});
+  expect_names(error_of(redis_node(R"(, "maxmemory": 5)")), {"nodes.r.maxmemory", "not a known key", "fix:"});
+  // Redis keys are unknown on other kinds of node.
+  expect_names(error_of(R"({"name": "t", "nodes": [{"id": "p", "kind": "postgres", "port": 1, "databases": ["d"],
+                            "eviction": "noeviction"}]})"),
+               {"nodes.p.eviction", "fix:"});
+}
+
 TEST(Topology, DsnCarriesThePasswordOnlyWhenSet) {
   ::unsetenv("DINE_PG_PASSWORD");
   auto t = parse_topology(topo(), "t.json");
@@ -266,6 +316,15 @@ TEST_F(LoadTopology, EmbeddedDefaultLoads) {
   ASSERT_EQ(orders.size(), 2u);
   EXPECT_NE(orders[0]->node_id, orders[1]->node_id);
   for (const Node* o : orders) EXPECT_EQ(t.uses(*o, "shards").size(), 4u);
+  // The queue fsyncs every write and never evicts; the cache evicts LRU.
+  const Node& mq = t.node("redis-mq");
+  EXPECT_TRUE(mq.appendonly);
+  EXPECT_EQ(mq.appendfsync, "always");
+  EXPECT_EQ(mq.eviction, "noeviction");
+  const Node& cache = t.node("redis-cache");
+  EXPECT_FALSE(cache.appendonly);
+  EXPECT_EQ(cache.eviction, "allkeys-lru");
+  EXPECT_GE(cache.maxmemory_mb, 1);
 }
 
 TEST_F(LoadTopology, EmbeddedMatchesTheSourceFile) {

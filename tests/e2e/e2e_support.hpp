@@ -1,0 +1,70 @@
+#pragma once
+// Shared by the e2e tests: run the dine binary and capture what it printed;
+// one SQL statement or Redis command against a server of the harness.
+#include <array>
+#include <cstdio>
+#include <string>
+#include <sys/wait.h>
+
+#include <boost/asio/this_coro.hpp>
+#include <fmt/format.h>
+
+#include "core/pg/connection.hpp"
+#include "core/redis/client.hpp"
+#include "tests/integration/harness.hpp"
+
+namespace dine::e2e {
+
+struct Output {
+  int code = -1;
+  std::string out;  // stdout and stderr
+};
+
+// `dine ARGS` through the shell (ARGS are quoted by the caller where needed).
+inline Output run_dine(const std::string& args) {
+  std::string cmd = fmt::format("{} {} 2>&1", DINE_BINARY, args);
+  Output r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// The JSON document of an output that may start with log lines.
+inline std::string json_part(const std::string& out) {
+  auto brace = out.find('{');
+  return brace == std::string::npos ? "{}" : out.substr(brace);
+}
+
+inline Task<pg::Result> sql_task(std::string dsn, std::string sql) {
+  auto ex = co_await asio::this_coro::executor;
+  auto conn = co_await pg::Connection::connect(ex, dsn, deadline_in(milliseconds(10000)));
+  co_return co_await conn->simple(sql, deadline_in(milliseconds(10000)));
+}
+
+// Runs `sql` (simple protocol) on database `db` of harness server `i`.
+inline pg::Result sql(std::size_t i, const std::string& db, const std::string& statement) {
+  std::string dsn = test::Harness::get().pg(i).dsn(db);
+  return test::run([&](auto) { return sql_task(dsn, statement); });
+}
+
+inline Task<redis::Reply> redis_task(int port, redis::Argv argv) {
+  auto ex = co_await asio::this_coro::executor;
+  redis::ClientConfig cfg;
+  cfg.name = "e2e";
+  cfg.port = port;
+  redis::Client client(ex, cfg);
+  co_return co_await client.command(std::move(argv));
+}
+
+// One command on the harness's Redis.
+inline redis::Reply redis_cmd(redis::Argv argv) {
+  int port = test::Harness::get().redis().port;
+  return test::run([&](auto) { return redis_task(port, argv); });
+}
+
+}  // namespace dine::e2e
