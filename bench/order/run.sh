@@ -16,7 +16,9 @@
 #              pgbench), DURATION=10 (seconds of pgbench; the dine run is sized
 #              to last about as long), ORDERS= (fixed order count instead of
 #              one sized from a warm-up), USERS=1000, PGBENCH_MODE=prepared,
-#              OUT=bench/out/order.json, KEEP=1 (keep the temp dir and logs)
+#              OUT=bench/out/order.json, KEEP=1 (keep the temp dir and logs),
+#              PROFILE=1 (perf record -e cpu-clock of the whole machine during
+#              the dine run; prints the top processes and symbols)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -204,8 +206,39 @@ if [[ -z $ORDERS ]]; then
 fi
 SIZED=0
 [[ -n ${WARM_RATE:-} ]] && SIZED=1
+# What each order costs the database: pg_stat_database over every shard,
+# before and after the measured run (commits, rows written, buffers touched).
+db_stats() {  # prints "commits inserted updated deleted hit read"
+  local s id port line tot=(0 0 0 0 0 0)
+  for s in "${SHARDS[@]}"; do
+    read -r id port <<<"$s"
+    line=$("$PSQL" -X -At -F' ' -h 127.0.0.1 -p "$port" -U dine -d order -c \
+      "SELECT xact_commit, tup_inserted, tup_updated, tup_deleted, blks_hit, blks_read
+         FROM pg_stat_database WHERE datname = 'order'")
+    read -r -a v <<<"$line"
+    for i in 0 1 2 3 4 5; do tot[$i]=$((tot[$i] + v[$i])); done
+  done
+  echo "${tot[*]}"
+}
+cpu_ticks() { awk '/^cpu / {print $2+$3+$4+$6+$7+$8, $5}' /proc/stat; }  # busy idle
+
 echo "dine sim orders: $ORDERS orders, $USERS users, -c $CONCURRENCY, through $NORDER order nodes"
+read -r -a DB0 <<<"$(db_stats)"
+read -r BUSY0 IDLE0 <<<"$(cpu_ticks)"
+PERF_PID=
+if [[ ${PROFILE:-0} == 1 ]]; then
+  # perf record of the whole machine (cpu-clock: no hardware counters here).
+  command -v perf >/dev/null || die "PROFILE=1 needs perf (apt-get install linux-perf)"
+  perf record -q -a -g -e cpu-clock -F 499 -o "$TMP/perf.data" 2>"$TMP/perf.err" &
+  PERF_PID=$!
+fi
 sim "$ORDERS" "$TMP/sim.json"
+if [[ -n $PERF_PID ]]; then
+  kill -INT "$PERF_PID" 2>/dev/null || true
+  wait "$PERF_PID" 2>/dev/null || true
+fi
+read -r BUSY1 IDLE1 <<<"$(cpu_ticks)"
+read -r -a DB1 <<<"$(db_stats)"
 # A warm-up pays for the pools' first connections, so it underestimates: when
 # the run was much shorter than DURATION, size it again from its own rate.
 read -r SECS RATE < <(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["seconds"], r["orders_per_second"])' "$TMP/sim.json")
@@ -235,6 +268,21 @@ echo "  note: a paid order is 2 transactions + relay: 50% is the ceiling, aim >=
 printf '  create  p50 %8.2f ms   p99 %8.2f ms\n' "$C50" "$C99"
 printf '  pay     p50 %8.2f ms   p99 %8.2f ms\n' "$P50" "$P99"
 ((FAILED == 0)) || echo "  warning: $FAILED orders failed: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["errors"])' "$TMP/sim.json")"
+PAIDN=$((PAID > 0 ? PAID : 1))
+per() { awk -v a="$1" -v b="$2" -v n="$PAIDN" 'BEGIN {printf "%.2f", (b - a) / n}'; }
+CPU_BUSY=$(awk -v b0="$BUSY0" -v b1="$BUSY1" -v i0="$IDLE0" -v i1="$IDLE1" 'BEGIN {t = (b1-b0)+(i1-i0); printf "%.0f", t > 0 ? 100*(b1-b0)/t : 0}')
+echo "  per paid order (pg_stat_database over the shards, the last run):"
+printf '    commits %s   rows inserted %s   updated %s   deleted %s   buffer hits %s   reads %s\n' \
+  "$(per "${DB0[0]}" "${DB1[0]}")" "$(per "${DB0[1]}" "${DB1[1]}")" "$(per "${DB0[2]}" "${DB1[2]}")" \
+  "$(per "${DB0[3]}" "${DB1[3]}")" "$(per "${DB0[4]}" "${DB1[4]}")" "$(per "${DB0[5]}" "${DB1[5]}")"
+echo "  machine busy during the run: ${CPU_BUSY} % of $(nproc) cores"
+if [[ ${PROFILE:-0} == 1 ]]; then
+  echo "  perf (cpu-clock, whole machine): share of samples by process"
+  perf report -i "$TMP/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -8 | sed 's/^/   /'
+  echo "  top symbols:"
+  perf report -i "$TMP/perf.data" --no-children --sort comm,dso,sym --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -25 | sed 's/^/   /'
+  cp "$TMP/perf.data" "$(dirname "$OUT")/order.perf.data" 2>/dev/null || true
+fi
 
 mkdir -p "$(dirname "$OUT")"
 python3 - "$OUT" "$TMP/sim.json" <<PY
