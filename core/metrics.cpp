@@ -1,6 +1,8 @@
 #include "core/metrics.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <new>
 #include <limits>
 #include <stdexcept>
 #include <string_view>
@@ -59,21 +61,69 @@ std::string with_le(const std::string& labels, const std::string& le) {
 
 }  // namespace
 
-void Gauge::add(double d) { atomic_add(v_, d); }
+namespace {
+thread_local std::size_t g_shard = 0;
+}  // namespace
+
+std::size_t this_shard() { return g_shard; }
+void set_this_shard(std::size_t index) { g_shard = index % kShards; }
+
+uint64_t Counter::value() const {
+  uint64_t n = 0;
+  for (const Cell& c : cells_) n += c.v.load(std::memory_order_relaxed);
+  return n;
+}
+
+void Gauge::add(double d) { atomic_add(deltas_[this_shard()].v, d); }
+
+double Gauge::value() const {
+  double v = base_.load(std::memory_order_relaxed);
+  for (const Cell& c : deltas_) v += c.v.load(std::memory_order_relaxed);
+  return v;
+}
 
 Histogram::Histogram(std::vector<double> upper_bounds) : bounds_(std::move(upper_bounds)) {
   std::sort(bounds_.begin(), bounds_.end());
   bounds_.erase(std::unique(bounds_.begin(), bounds_.end()), bounds_.end());
-  counts_ = std::make_unique<std::atomic<uint64_t>[]>(bounds_.size() + 1);
-  for (std::size_t i = 0; i <= bounds_.size(); ++i) counts_[i].store(0, std::memory_order_relaxed);
+  stride_ = (bounds_.size() + 3 + 7) / 8 * 8;  // sum, count, buckets + Inf, rounded to cache lines
+  cells_ = static_cast<std::atomic<uint64_t>*>(
+      ::operator new(sizeof(std::atomic<uint64_t>) * stride_ * kShards, std::align_val_t{64}));
+  for (std::size_t i = 0; i < stride_ * kShards; ++i) new (&cells_[i]) std::atomic<uint64_t>(0);
 }
+
+Histogram::~Histogram() { ::operator delete(cells_, std::align_val_t{64}); }
 
 void Histogram::observe(double v) {
   // Bucket i counts bounds_[i-1] < v <= bounds_[i]; the last one is +Inf.
   std::size_t i = std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin();
-  counts_[i].fetch_add(1, std::memory_order_relaxed);
-  atomic_add(sum_, v);
-  count_.fetch_add(1, std::memory_order_relaxed);
+  const std::size_t shard = this_shard();
+  cell(shard, 2 + i)->fetch_add(1, std::memory_order_relaxed);
+  cell(shard, 1)->fetch_add(1, std::memory_order_relaxed);
+  // The shard's sum (a double in a 64-bit cell): uncontended unless threads
+  // outside the workers share shard 0.
+  std::atomic<uint64_t>* sum = cell(shard, 0);
+  uint64_t cur = sum->load(std::memory_order_relaxed);
+  while (!sum->compare_exchange_weak(cur, std::bit_cast<uint64_t>(std::bit_cast<double>(cur) + v),
+                                     std::memory_order_relaxed)) {
+  }
+}
+
+uint64_t Histogram::bucket(std::size_t i) const {
+  uint64_t n = 0;
+  for (std::size_t s = 0; s < kShards; ++s) n += cell(s, 2 + i)->load(std::memory_order_relaxed);
+  return n;
+}
+
+uint64_t Histogram::count() const {
+  uint64_t n = 0;
+  for (std::size_t s = 0; s < kShards; ++s) n += cell(s, 1)->load(std::memory_order_relaxed);
+  return n;
+}
+
+double Histogram::sum() const {
+  double v = 0;
+  for (std::size_t s = 0; s < kShards; ++s) v += std::bit_cast<double>(cell(s, 0)->load(std::memory_order_relaxed));
+  return v;
 }
 
 std::vector<double> latency_buckets() {

@@ -2,6 +2,7 @@
 // Prometheus metrics. Instruments are registered once (under a mutex) and then
 // updated lock-free from any thread; render() writes the text exposition format.
 // Labels are fixed at registration: per route pattern, never per raw path.
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -15,39 +16,60 @@ namespace dine::metrics {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
+// Instruments are updated from every worker thread on the request path. Each
+// keeps one cache line per shard, and a thread writes only its own shard (a
+// worker's index, set once by the runtime; 0 for other threads), so two
+// workers never bounce a line between their cores; render() sums the shards.
+inline constexpr std::size_t kShards = 16;
+std::size_t this_shard();
+void set_this_shard(std::size_t index);  // taken modulo kShards
+
 class Counter {
  public:
-  void inc(uint64_t n = 1) { v_.fetch_add(n, std::memory_order_relaxed); }
-  uint64_t value() const { return v_.load(std::memory_order_relaxed); }
+  void inc(uint64_t n = 1) { cells_[this_shard()].v.fetch_add(n, std::memory_order_relaxed); }
+  uint64_t value() const;
 
  private:
-  std::atomic<uint64_t> v_{0};
+  struct alignas(64) Cell {
+    std::atomic<uint64_t> v{0};
+  };
+  std::array<Cell, kShards> cells_;
 };
 
+// A gauge is either set (the last value wins) or moved up and down with add()
+// (the shards' moves are summed); do not mix the two on one gauge.
 class Gauge {
  public:
-  void set(double v) { v_.store(v, std::memory_order_relaxed); }
+  void set(double v) { base_.store(v, std::memory_order_relaxed); }
   void add(double d);
-  double value() const { return v_.load(std::memory_order_relaxed); }
+  double value() const;
 
  private:
-  std::atomic<double> v_{0};
+  struct alignas(64) Cell {
+    std::atomic<double> v{0};
+  };
+  std::atomic<double> base_{0};
+  std::array<Cell, kShards> deltas_;
 };
 
 class Histogram {
  public:
   explicit Histogram(std::vector<double> upper_bounds);
+  ~Histogram();
+  Histogram(const Histogram&) = delete;
+  Histogram& operator=(const Histogram&) = delete;
   void observe(double v);
   const std::vector<double>& bounds() const { return bounds_; }
-  uint64_t bucket(std::size_t i) const { return counts_[i].load(std::memory_order_relaxed); }  // non-cumulative
-  uint64_t count() const { return count_.load(std::memory_order_relaxed); }
-  double sum() const { return sum_.load(std::memory_order_relaxed); }
+  uint64_t bucket(std::size_t i) const;  // non-cumulative; i == bounds().size() is +Inf
+  uint64_t count() const;
+  double sum() const;
 
  private:
+  // Per shard, one aligned block: [sum (double bits), count, bucket 0..n].
+  std::atomic<uint64_t>* cell(std::size_t shard, std::size_t i) const { return &cells_[shard * stride_ + i]; }
   std::vector<double> bounds_;
-  std::unique_ptr<std::atomic<uint64_t>[]> counts_;  // bounds_.size() + 1 (+Inf)
-  std::atomic<uint64_t> count_{0};
-  std::atomic<double> sum_{0};
+  std::size_t stride_;  // atomics per shard, a multiple of 8 (one or more cache lines)
+  std::atomic<uint64_t>* cells_;
 };
 
 // Seconds buckets for request latency: 0.5 ms .. 10 s.

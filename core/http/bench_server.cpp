@@ -88,7 +88,10 @@ int run_healthz_server(const std::string& host, int port, int threads, int secon
 
   std::vector<std::thread> pool;
   for (std::size_t i = 1; i < workers.size(); ++i) {
-    pool.emplace_back([&w = *workers[i]] { w.ctx.run(); });
+    pool.emplace_back([&w = *workers[i], i] {
+      metrics::set_this_shard(i + 1);
+      w.ctx.run();
+    });
   }
   main_ctx.run();
   for (auto& t : pool) t.join();

@@ -1,6 +1,7 @@
 #include "core/outbox/relay.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <vector>
 
@@ -43,6 +44,9 @@ struct Relay::Impl {
   asio::any_io_executor ex;
   asio::steady_timer timer;
   bool woken = false;
+  // Set by wake() on any thread until the relay's loop has taken the wake: a
+  // busy shard's payments cost one cross-thread post per batch, not one each.
+  std::atomic<bool> wake_pending{false};
   RelayConfig cfg;
   pg::Pool& db;
   redis::Client& mq;
@@ -166,7 +170,9 @@ Relay::~Relay() = default;
 const RelayConfig& Relay::config() const { return impl_->cfg; }
 
 void Relay::wake() {
+  if (impl_->wake_pending.exchange(true, std::memory_order_acq_rel)) return;
   asio::post(impl_->ex, [impl = impl_] {
+    impl->wake_pending.store(false, std::memory_order_release);
     impl->woken = true;
     impl->timer.cancel();
   });

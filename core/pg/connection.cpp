@@ -332,16 +332,15 @@ bool Connection::poll_alive() {
   Impl& d = *impl_;
   if (d.broken) return false;
   if (d.busy) return true;
-  // A terminated backend sends an error, then EOF: the first read may take only
-  // the error, so read twice (the second is one EAGAIN when all is well).
-  for (int i = 0; i < 2; ++i) {
-    if (!PQconsumeInput(d.conn) || PQstatus(d.conn) == CONNECTION_BAD) {
-      d.broken = true;
-      d.track_socket(false);
-      return false;
-    }
-    PQisBusy(d.conn);  // parses what arrived (notifications, notices)
+  // One read (an EAGAIN when all is well). A terminated backend sends a FATAL
+  // error, then EOF: parsing the error runs the notice receiver, which marks
+  // the connection broken even when the EOF has not been read yet.
+  if (!PQconsumeInput(d.conn) || PQstatus(d.conn) == CONNECTION_BAD) {
+    d.broken = true;
+    d.track_socket(false);
+    return false;
   }
+  PQisBusy(d.conn);  // parses what arrived (notifications, notices)
   return !d.broken;
 }
 

@@ -212,6 +212,7 @@ int run(const Topology& topo, const Node& node, const RoleDescriptor& role, Opti
   for (auto& wp : workers) {
     WorkerState* w = wp.get();
     threads.emplace_back([w] {
+      metrics::set_this_shard(static_cast<std::size_t>(w->index()) + 1);  // 0: threads that are not workers
       try {
         w->ioc.run();
       } catch (const std::exception& e) {
