@@ -59,7 +59,11 @@ double ms_since(Clock::time_point t) {
 Task<void> one_order(Shared& s, ThreadTally& tally, http::Client& client, int k) {
   const auto& cfg = *s.cfg;
   uint64_t user = cfg.first_user + static_cast<uint64_t>(k % cfg.users);
-  const Target& t = cfg.targets[static_cast<std::size_t>(k) % cfg.targets.size()];
+  // The node is picked by a hash of k, not k mod nodes: with an even number of
+  // users and of nodes, k mod 2 would send each user (and each shard) to one
+  // node only.
+  const std::size_t pick = (static_cast<std::size_t>(k) * 0x9E3779B1u) >> 7;
+  const Target& t = cfg.targets[pick % cfg.targets.size()];
   std::mt19937 rng(static_cast<uint32_t>(k));
   json items = json::array();
   int n_items = 1 + static_cast<int>(rng() % 3);

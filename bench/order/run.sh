@@ -17,6 +17,9 @@
 #              to last about as long), ORDERS= (fixed order count instead of
 #              one sized from a warm-up), USERS=1000, PGBENCH_MODE=prepared,
 #              OUT=bench/out/order.json, KEEP=1 (keep the temp dir and logs),
+#              ORDER_CONFIG='{"relay_linger_ms": 20}' (the order role's section),
+#              NODE_THREADS=1 (worker threads of each order node),
+#              DB_POOL_SIZE=8 (connections per order node and shard),
 #              PROFILE=1 (perf record -e cpu-clock of the whole machine during
 #              the dine run; prints the top processes and symbols)
 set -euo pipefail
@@ -118,6 +121,17 @@ assert len(ports) == len(topo["nodes"])
 for s in socks:
     s.close()
 topo["name"] = "bench-order"
+pool = __import__("os").environ.get("DB_POOL_SIZE", "")
+if pool:  # connections per order node and shard (limits.db_pool_size)
+    topo.setdefault("limits", {})["db_pool_size"] = int(pool)
+threads = __import__("os").environ.get("NODE_THREADS", "")
+if threads:  # worker threads of each order node (default: the cores)
+    for node in topo["nodes"]:
+        if node.get("role") == "order":
+            node["threads"] = int(threads)
+extra = __import__("os").environ.get("ORDER_CONFIG", "")
+if extra:  # e.g. ORDER_CONFIG='{"relay_linger_ms": 20}': the order role's section
+    topo.setdefault("roles", {}).setdefault("order", {}).update(json.loads(extra))
 json.dump(topo, open(sys.argv[2], "w"), indent=2)
 PY
 
@@ -223,6 +237,7 @@ db_stats() {  # prints "commits inserted updated deleted hit read"
 cpu_ticks() { awk '/^cpu / {print $2+$3+$4+$6+$7+$8, $5}' /proc/stat; }  # busy idle
 
 echo "dine sim orders: $ORDERS orders, $USERS users, -c $CONCURRENCY, through $NORDER order nodes"
+sleep 11  # the warm-up's counters: an idle backend reports them after 10 s
 read -r -a DB0 <<<"$(db_stats)"
 read -r BUSY0 IDLE0 <<<"$(cpu_ticks)"
 PERF_PID=
@@ -238,6 +253,15 @@ if [[ -n $PERF_PID ]]; then
   wait "$PERF_PID" 2>/dev/null || true
 fi
 read -r BUSY1 IDLE1 <<<"$(cpu_ticks)"
+# Backends report their counters when they end: stop the order nodes (their
+# pools' backends end with them) before reading. Nothing runs after this.
+mapfile -t ORDER_PIDS < <("$DINE" --topology "$TOPO" ps --json 2>/dev/null |
+  python3 -c 'import json,sys; [print(n["pid"]) for n in json.load(sys.stdin) if n.get("role") == "order" and n.get("pid")]')
+for pid in "${ORDER_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+for pid in "${ORDER_PIDS[@]}"; do
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+done
+sleep 1  # the servers' backends notice the closed connections
 read -r -a DB1 <<<"$(db_stats)"
 # A warm-up pays for the pools' first connections, so it underestimates: when
 # the run was much shorter than DURATION, size it again from its own rate.
@@ -270,7 +294,7 @@ printf '  pay     p50 %8.2f ms   p99 %8.2f ms\n' "$P50" "$P99"
 ((FAILED == 0)) || echo "  warning: $FAILED orders failed: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["errors"])' "$TMP/sim.json")"
 PAIDN=$((PAID > 0 ? PAID : 1))
 per() { awk -v a="$1" -v b="$2" -v n="$PAIDN" 'BEGIN {printf "%.2f", (b - a) / n}'; }
-CPU_BUSY=$(awk -v b0="$BUSY0" -v b1="$BUSY1" -v i0="$IDLE0" -v i1="$IDLE1" 'BEGIN {t = (b1-b0)+(i1-i0); printf "%.0f", t > 0 ? 100*(b1-b0)/t : 0}')
+CPU_BUSY=$(awk -v b0="$BUSY0" -v b1="$BUSY1" -v i0="$IDLE0" -v i1="$IDLE1" 'BEGIN {t = (b1-b0)+(i1-i0); printf "%.0f", (t > 0 ? 100*(b1-b0)/t : 0)}')
 echo "  per paid order (pg_stat_database over the shards, the last run):"
 printf '    commits %s   rows inserted %s   updated %s   deleted %s   buffer hits %s   reads %s\n' \
   "$(per "${DB0[0]}" "${DB1[0]}")" "$(per "${DB0[1]}" "${DB1[1]}")" "$(per "${DB0[2]}" "${DB1[2]}")" \

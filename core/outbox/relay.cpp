@@ -52,10 +52,12 @@ struct Relay::Impl {
   redis::Client& mq;
   metrics::Counter *relayed, *failures, *pruned;
   metrics::Gauge *backlog, *oldest;
-  Clock::time_point next_figures{}, next_prune{}, next_trim{};
+  Clock::time_point next_figures{}, next_prune{}, next_trim{}, next_full{};
+  int64_t sent_upto = 0;  // the fast path's start: the highest id this relay sent
   struct StreamFigures {
     metrics::Gauge* length;
     metrics::Counter* trimmed;
+    metrics::Gauge* dead_letters;
   };
   std::map<std::string, StreamFigures> streams;  // every stream this relay wrote to
   metrics::Registry* registry = nullptr;
@@ -64,7 +66,31 @@ struct Relay::Impl {
     if (streams.count(name)) return;
     metrics::Labels l{{"stream", name}};
     streams[name] = {&registry->gauge("dine_stream_length", "Entries in a Redis stream", l),
-                     &registry->counter("dine_stream_trimmed_total", "Stream entries trimmed once every group had them", l)};
+                     &registry->counter("dine_stream_trimmed_total", "Stream entries trimmed once every group had them", l),
+                     &registry->gauge("dine_stream_dead_letters", "Entries in the dead-letter stream", l)};
+  }
+
+  // Pending and lag of every consumer group of `stream` (XINFO GROUPS): the
+  // same gauges a StreamConsumer publishes, seen from the writing side too.
+  Task<void> group_figures(std::string stream) {
+    redis::Argv info{"XINFO", "GROUPS", stream};
+    redis::Reply groups = co_await mq.command(info);
+    if (groups.type != redis::Reply::Type::Array) co_return;
+    for (const redis::Reply& g : groups.elements) {
+      std::string name;
+      double pending = 0, lag = -1;
+      for (std::size_t i = 0; i + 1 < g.elements.size(); i += 2) {
+        const std::string& key = g.elements[i].str;
+        const redis::Reply& v = g.elements[i + 1];
+        if (key == "name") name = v.str;
+        else if (key == "pending") pending = static_cast<double>(v.integer);
+        else if (key == "lag" && v.type == redis::Reply::Type::Integer) lag = static_cast<double>(v.integer);
+      }
+      if (name.empty()) continue;
+      metrics::Labels l{{"stream", stream}, {"group", name}};
+      registry->gauge("dine_stream_pending", "Entries delivered to the group and not yet acked", l).set(pending);
+      if (lag >= 0) registry->gauge("dine_stream_lag", "Entries in the stream not yet delivered to the group", l).set(lag);
+    }
   }
   int64_t prune_after = 0;  // id cursor of the pruning walk
 
@@ -76,7 +102,15 @@ struct Relay::Impl {
     const int claim_s = static_cast<int>(std::max<int64_t>(1, std::chrono::ceil<std::chrono::seconds>(cfg.claim_for).count()));
     // Arguments of co_await calls are named values: GCC 12 mishandles
     // temporaries with destructors inside a co_await expression.
-    pg::Params claim = pg::params(cfg.relay_id, claim_s, cfg.batch);
+    // Mostly claim above the last id sent; now and then from the start, for
+    // rows below it that committed late or whose claims lapsed.
+    const auto now = Clock::now();
+    int64_t after = sent_upto;
+    if (now >= next_full) {
+      after = 0;
+      next_full = now + cfg.full_scan_every;
+    }
+    pg::Params claim = pg::params(cfg.relay_id, claim_s, cfg.batch, after);
     pg::Result rows = co_await db.execute(c, sql::kClaim, claim);
     if (rows.rows() == 0) co_return 0;
     struct Row {
@@ -121,6 +155,7 @@ struct Relay::Impl {
     }
     pg::Params sent = pg::params(ids);
     co_await db.execute(c, sql::kMarkSent, sent);
+    sent_upto = std::max(sent_upto, order.back().id);
     relayed->inc(order.size());
     co_return order.size();
   }
@@ -143,6 +178,11 @@ struct Relay::Impl {
         redis::Argv xlen{"XLEN", name};
         redis::Reply len = co_await mq.command(xlen);
         if (len.type == redis::Reply::Type::Integer) fig.length->set(static_cast<double>(len.integer));
+        redis::Argv dead{"XLEN", name + ":dead"};
+        redis::Reply dl = co_await mq.command(dead);
+        if (dl.type == redis::Reply::Type::Integer) fig.dead_letters->set(static_cast<double>(dl.integer));
+        std::string stream_name = name;
+        co_await group_figures(stream_name);
       }
     }
     if (now >= next_prune) {

@@ -43,6 +43,7 @@ struct RelayConfig {
   milliseconds poll{1000};          // backstop when no wake arrives
   milliseconds linger{10};          // after a wake, gather rows this long
   milliseconds claim_for{10000};    // a claim lapses after this: another relay takes over
+  milliseconds full_scan_every{500};  // between full claims, claim only above the last id sent
   milliseconds max_backoff{2000};
   milliseconds figures_every{2000}; // backlog gauges
   milliseconds prune_every{60000};

@@ -21,13 +21,16 @@
 
 namespace dine::outbox::sql {
 
-// $1 relay id, $2 claim seconds, $3 batch. Claims unsent rows nobody holds (or
-// whose claim lapsed: a frozen relay's), oldest first, and commits at once: no
-// lock is held while the relay talks to Redis.
+// $1 relay id, $2 claim seconds, $3 batch, $4 after id. Claims unsent rows
+// above $4 nobody holds (or whose claim lapsed: a frozen relay's), oldest
+// first, and commits at once: no lock is held while the relay talks to Redis.
+// The relay passes the last id it sent as $4 (the fast path: the scan starts
+// past the index entries of rows sent meanwhile) and 0 now and then, which
+// finds everything: rows that committed late below it, lapsed claims.
 inline constexpr pg::Statement kClaim{
     "outbox_claim",
     "UPDATE outbox SET claimed_by = $1, claimed_until = clock_timestamp() + make_interval(secs => $2::int)"
-    " WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL"
+    " WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND id > $4::bigint"
     "                AND (claimed_until IS NULL OR claimed_until < clock_timestamp())"
     "              ORDER BY id LIMIT $3::int FOR UPDATE SKIP LOCKED)"
     " RETURNING id, stream, event_type, key, payload::text AS payload"};

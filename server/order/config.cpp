@@ -7,6 +7,7 @@ OrderConfig OrderConfig::parse(config::Reader& r, const OrderConfig& d) {
   c.max_amount_cents = r.integer("max_amount_cents", d.max_amount_cents, 1, 2'000'000'000);
   c.max_items = r.integer("max_items", d.max_items, 1, 10'000);
   c.max_qty = r.integer("max_qty", d.max_qty, 1, 1'000'000);
+  c.relay = r.boolean("relay", d.relay);
   c.relay_batch = r.integer("relay_batch", d.relay_batch, 1, 10'000);
   c.relay_poll_ms = r.integer("relay_poll_ms", d.relay_poll_ms, 10, 600'000);
   c.relay_linger_ms = r.integer("relay_linger_ms", d.relay_linger_ms, 0, 10'000);

@@ -12,7 +12,8 @@ struct OrderConfig {
   int max_amount_cents = 10'000'000;  // an order above this is refused as absurd
   int max_items = 50;
   int max_qty = 99;
-  // The outbox relays (one per shard on each node).
+  // The outbox relays (one per shard on each node that relays).
+  bool relay = true;             // false: this node serves requests only; others relay its rows
   int relay_batch = 200;
   int relay_poll_ms = 1000;      // backstop poll when no payment woke the relay
   int relay_linger_ms = 10;      // gather a busy shard's rows into one batch

@@ -48,7 +48,7 @@ void setup(runtime::WorkerContext& w) {
   w.keep(service);
 
   // Each shard's relay runs on one worker of this node.
-  for (std::size_t i = 0; i < n; ++i) {
+  for (std::size_t i = 0; cfg.relay && i < n; ++i) {
     if (static_cast<int>(i % static_cast<std::size_t>(w.count())) != w.index()) continue;
     pg::Pool& pool = shards.shard(i);
     auto relay = std::make_shared<outbox::Relay>(

@@ -46,7 +46,11 @@ TEST(MigrateE2E, ReportsStepsAndConsumerGroupsAsJson) {
   ASSERT_EQ(m.code, 0) << m.out;
   json j = json::parse(json_part(m.out));
   EXPECT_EQ(j["applied"], 0) << "the second run finds every migration present";
-  EXPECT_EQ(j["steps"].size(), 8u) << "2 migrations on 4 shards";
+  // Every migration of schemas/order/, once on each of the 4 shards.
+  std::size_t migrations = 0;
+  for (const auto& e : std::filesystem::directory_iterator(std::string(DINE_SOURCE_DIR) + "/schemas/order"))
+    migrations += e.path().extension() == ".sql";
+  EXPECT_EQ(j["steps"].size(), 4 * migrations) << migrations << " migrations on 4 shards";
   EXPECT_TRUE(j["groups"].is_array());
   EXPECT_EQ(j["groups"].size(), 0u) << "no role of the registry reads a stream yet";
 }

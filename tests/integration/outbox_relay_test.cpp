@@ -281,6 +281,17 @@ Task<void> trims_below_groups(std::string db) {
   EXPECT_EQ(keys.size(), 6u);
   if (keys.size() != 6u) co_return;
   EXPECT_EQ(keys.front(), "k4");
+  // The group's figures, seen from the writing side: nothing pending, 6 to deliver.
+  EXPECT_TRUE(co_await co_eventually(
+      [&] {
+        std::string m = rig.metrics.render();
+        std::string l = "{stream=\"" + rig.stream + "\",group=\"slow\"}";
+        return m.find("dine_stream_pending" + l + " 0") != std::string::npos &&
+               m.find("dine_stream_lag" + l + " 6") != std::string::npos &&
+               m.find("dine_stream_dead_letters{stream=\"" + rig.stream + "\"} 0") != std::string::npos;
+      },
+      milliseconds(5000)))
+      << rig.metrics.render();
   co_await stop(running.get());
 }
 
