@@ -53,6 +53,10 @@ void Circuit::failure(Clock::time_point now) {
   ++opened_;
 }
 
+void Circuit::probe_now(Clock::time_point now) {
+  if (state(now) == State::Open) open_until_ = now;
+}
+
 milliseconds Circuit::retry_in(Clock::time_point now) const {
   if (state(now) != State::Open) return milliseconds(0);
   return std::chrono::ceil<milliseconds>(open_until_ - now);

@@ -29,6 +29,9 @@ class Circuit {
   bool allow(Clock::time_point now);
   void success();
   void failure(Clock::time_point now);
+  // Open: go half-open now (someone saw the database answer again), so the
+  // next attempt probes instead of waiting out the backoff.
+  void probe_now(Clock::time_point now);
 
   State state(Clock::time_point now) const;
   // While open: how long until the probe may go (for Retry-After). 0 otherwise.

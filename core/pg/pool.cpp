@@ -349,6 +349,11 @@ Task<void> Pool::transaction(Context ctx, std::function<Task<void>(Transaction&)
   }
 }
 
+void Pool::database_back() {
+  circuit_.probe_now(Clock::now());
+  publish();
+}
+
 PoolFigures Pool::figures() const {
   PoolFigures f = stats_;
   f.size = size_;

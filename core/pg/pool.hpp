@@ -96,6 +96,10 @@ class Pool {
 
   PoolFigures figures() const;
   const PoolConfig& config() const { return cfg_; }
+  // The database answers again (the node's readiness probe saw it): an open
+  // circuit lets its probe through now rather than after its backoff. Call on
+  // the pool's executor.
+  void database_back();
   Deadline query_deadline(const Context& ctx) const { return ctx.cap(cfg_.query_timeout); }
 
   struct Parts;

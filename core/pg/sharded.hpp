@@ -16,6 +16,7 @@ class ShardedCluster {
   std::size_t shard_of(uint64_t id) const { return id % shards_.size(); }
   Pool& for_id(uint64_t id) { return *shards_[shard_of(id)]; }
   Pool& shard(std::size_t i) { return *shards_.at(i); }
+  const Pool& shard(std::size_t i) const { return *shards_.at(i); }
 
  private:
   std::vector<std::unique_ptr<Pool>> shards_;

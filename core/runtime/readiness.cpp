@@ -63,18 +63,24 @@ struct Readiness::Impl {
   mutable std::mutex mu;
   std::vector<Target> targets;
   std::vector<std::shared_ptr<asio::cancellation_signal>> signals;
+  std::function<void(const std::string&)> recovered;
   bool stopped = false;
 
   void record(std::size_t i, bool up, double ms, std::string error) {
-    std::lock_guard lock(mu);
-    Target& t = targets[i];
-    if (t.seen && t.up != up)
-      kLog.info(up ? "dependency_up" : "dependency_down", {{"dependency", t.node}, {"error", error}});
-    t.seen = true;
-    t.up = up;
-    t.ms = ms;
-    t.error = std::move(error);
-    t.at = Clock::now();
+    std::string back;
+    {
+      std::lock_guard lock(mu);
+      Target& t = targets[i];
+      if (t.seen && t.up != up)
+        kLog.info(up ? "dependency_up" : "dependency_down", {{"dependency", t.node}, {"error", error}});
+      if (t.seen && !t.up && up) back = t.node;
+      t.seen = true;
+      t.up = up;
+      t.ms = ms;
+      t.error = std::move(error);
+      t.at = Clock::now();
+    }
+    if (!back.empty() && recovered) recovered(back);
   }
 };
 
@@ -152,9 +158,10 @@ Task<void> probe_loop(std::shared_ptr<Readiness::Impl> impl, std::size_t i) {
 }  // namespace
 
 Readiness::Readiness(asio::any_io_executor control, const Topology& topo, const Node& self,
-                     const RoleDescriptor& role)
+                     const RoleDescriptor& role, std::function<void(const std::string&)> recovered)
     : impl_(std::make_shared<Impl>()) {
   impl_->ex = std::move(control);
+  impl_->recovered = std::move(recovered);
   impl_->self = self.id;
   impl_->role = role.name;
   for (const Dependency& d : role.dependencies) {

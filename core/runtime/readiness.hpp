@@ -14,6 +14,7 @@
 // has nothing left to serve.
 // Each dependency is listed with its state, latency and, when down, an error
 // code (never a host, a port or a server's text).
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,7 +28,10 @@ namespace dine::runtime {
 
 class Readiness {
  public:
-  Readiness(asio::any_io_executor control, const Topology& topo, const Node& self, const RoleDescriptor& role);
+  // `recovered(node id)` is called on the control thread when a dependency
+  // that was down answers again.
+  Readiness(asio::any_io_executor control, const Topology& topo, const Node& self, const RoleDescriptor& role,
+            std::function<void(const std::string&)> recovered = nullptr);
   ~Readiness();
   Readiness(const Readiness&) = delete;
   Readiness& operator=(const Readiness&) = delete;

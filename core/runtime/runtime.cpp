@@ -7,6 +7,7 @@
 #include <thread>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <fmt/format.h>
@@ -64,6 +65,15 @@ class WorkerState final : public WorkerContext {
   http::Client& http(std::string_view purpose) override { return *find_client(http_, purpose, "http"); }
 
   void background(std::string name, ComponentFn fn) override { components->add(std::move(name), std::move(fn)); }
+
+  // On this worker's loop: every pool to PostgreSQL node `id` probes now.
+  void database_back(const std::string& id) {
+    for (auto& [purpose, pool] : pools_)
+      if (pool->config().node == id) pool->database_back();
+    for (auto& [purpose, cluster] : shards_)
+      for (std::size_t i = 0; i < cluster->size(); ++i)
+        if (cluster->shard(i).config().node == id) cluster->shard(i).database_back();
+  }
   void keep(std::shared_ptr<void> object) override { kept_.push_back(std::move(object)); }
 
   void make_clients(const RoleDescriptor& role) {
@@ -162,7 +172,13 @@ int run(const Topology& topo, const Node& node, const RoleDescriptor& role, Opti
   std::shared_ptr<void> node_state = role.node_state ? role.node_state(topo, node, config) : nullptr;
 
   asio::io_context control{1};
-  Readiness ready(control.get_executor(), topo, node, role);
+  // Filled below, before the control thread runs; read only on it.
+  std::vector<WorkerState*> worker_list;
+  // When the readiness probe sees a database answer again, every worker's
+  // pools to it probe at once instead of waiting out their circuit's backoff.
+  Readiness ready(control.get_executor(), topo, node, role, [&worker_list](const std::string& id) {
+    for (WorkerState* w : worker_list) asio::post(w->ioc, [w, id] { w->database_back(id); });
+  });
 
   http::ServerLimits limits;
   limits.body_bytes = node.limits.body_bytes;
@@ -189,6 +205,7 @@ int run(const Topology& topo, const Node& node, const RoleDescriptor& role, Opti
     workers.push_back(std::move(w));
   }
   registry.gauge_fn("dine_worker_threads", "Worker threads of this node", {}, [n] { return double(n); });
+  for (auto& w : workers) worker_list.push_back(w.get());
 
   // Every listener is bound: start serving, the components and the probes.
   for (auto& w : workers) {

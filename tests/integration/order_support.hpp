@@ -130,12 +130,20 @@ using dine::test::eventually;
 
 namespace dine::order::test {
 
-// Every order test: the cluster is up and both nodes answer /readyz.
+// Every order test starts from a whole cluster: both nodes answer /readyz
+// with every dependency up ("ready", not "degraded": a test that stopped or
+// froze a shard leaves no trace in the next).
 class OrderTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto& c = Cluster::get();
-    for (int n = 1; n <= kNodes; ++n) ASSERT_TRUE(c.wait_ready(n, milliseconds(30000))) << c.log_tail(n);
+    for (int n = 1; n <= kNodes; ++n) {
+      ASSERT_TRUE(c.wait_ready(n, milliseconds(30000))) << c.log_tail(n);
+      Resp r;
+      ASSERT_TRUE(eventually([&] { return (r = get(n, "/readyz")).j().value("status", "") == "ready"; },
+                             milliseconds(30000)))
+          << r;
+    }
   }
 };
 

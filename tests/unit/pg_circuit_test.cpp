@@ -60,6 +60,22 @@ TEST(PgCircuit, AFailedProbeReopensForLonger) {
   EXPECT_EQ(c.opened(), 12u);
 }
 
+// The node's readiness probe saw the database answer: probe now, not after the backoff.
+TEST(PgCircuit, ADatabaseSeenBackLetsTheProbeGoAtOnce) {
+  Circuit c({.threshold = 1, .first_backoff = milliseconds(5000), .max_backoff = milliseconds(10000)}, 5);
+  auto t = Clock::now();
+  c.failure(t);
+  EXPECT_FALSE(c.allow(t + milliseconds(10)));
+  c.probe_now(t + milliseconds(20));
+  EXPECT_EQ(c.state(t + milliseconds(20)), State::HalfOpen);
+  EXPECT_TRUE(c.allow(t + milliseconds(20)));   // one probe
+  EXPECT_FALSE(c.allow(t + milliseconds(20)));  // the others wait for its outcome
+  c.success();
+  EXPECT_EQ(c.state(t + milliseconds(30)), State::Closed);
+  c.probe_now(t + milliseconds(40));  // closed: nothing to do
+  EXPECT_EQ(c.state(t + milliseconds(40)), State::Closed);
+}
+
 TEST(PgCircuit, LateFailuresWhileOpenDoNotExtendIt) {
   Circuit c({.threshold = 1, .first_backoff = milliseconds(1000), .max_backoff = milliseconds(10000)}, 3);
   auto t = Clock::now();
