@@ -272,7 +272,12 @@ Task<std::optional<Lease>> acquire(std::shared_ptr<Impl> impl, std::string key, 
       pool.opening();
       co_return Lease(impl, pool, std::make_unique<Stream>(impl->ex), false);
     }
-    if (Clock::now() >= deadline) co_return std::nullopt;
+    if (Clock::now() >= deadline) {
+      // A slot freed just as this call's deadline passed may have woken this
+      // call (its timer had already expired): hand the wake-up on.
+      if (!pool.idle.empty() || pool.open < impl->opts.max_connections_per_host) pool.wake_one();
+      co_return std::nullopt;
+    }
     asio::steady_timer timer(impl->ex, deadline);
     pool.waiters.push_back(&timer);
     co_await timer.async_wait(use_tuple);  // a free slot cancels it

@@ -35,6 +35,7 @@ struct Request {
   std::string query;       // "x=1"
   Headers headers;         // names lower-cased
   std::string body;
+  std::string peer;        // the client's IP address ("127.0.0.1"), "" when unknown
   // The request id (X-Request-Id, made when absent) and the deadline (the
   // node's request_timeout_ms, or less when the caller's X-Request-Budget-Ms
   // says so): pass it to every call the handler makes.

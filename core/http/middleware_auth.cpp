@@ -1,5 +1,7 @@
 #include "core/http/middleware_auth.hpp"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <array>
 #include <bitset>
@@ -171,6 +173,15 @@ void check_token_secret(std::string_view secret, std::string_view bind_host, std
       "{}: the token secret {}, and this node binds {} (not loopback), so anyone who guesses it can mint "
       "tokens; fix: set DINE_SECRET to {} or more random bytes, e.g. DINE_SECRET=$(openssl rand -base64 48)",
       source, why, bind_host.empty() ? std::string("every interface") : std::string(bind_host), kMinSecretBytes));
+}
+
+bool admin_allowed(std::string_view peer, std::string_view authorization, std::string_view token) {
+  if (is_loopback_host(peer)) return true;
+  if (token.empty()) return false;
+  constexpr std::string_view kScheme = "Bearer ";
+  if (authorization.size() != kScheme.size() + token.size() || authorization.substr(0, kScheme.size()) != kScheme)
+    return false;
+  return CRYPTO_memcmp(authorization.data() + kScheme.size(), token.data(), token.size()) == 0;
 }
 
 }  // namespace dine::http

@@ -60,6 +60,11 @@ Handler require_bearer(Handler inner, std::shared_ptr<const BearerAuth> auth);
 // host, 0.0.0.0, :: and every other name are not loopback.
 bool is_loopback_host(std::string_view host);
 
+// Admin endpoints (/metrics): a peer on this machine, or one presenting
+// `Authorization: Bearer <token>` when a token is configured (constant-time
+// compare). An empty token lets in loopback peers only.
+bool admin_allowed(std::string_view peer, std::string_view authorization, std::string_view token);
+
 // Minimum length of a token secret on a node reachable from other hosts.
 inline constexpr std::size_t kMinSecretBytes = 32;
 

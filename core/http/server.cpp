@@ -247,6 +247,11 @@ Task<void> reject(Impl& s, Connection& c, int status, std::string_view code, std
 Task<void> run_session(std::shared_ptr<Impl> self, tcp::socket socket, asio::cancellation_signal* cancel) {
   Connection conn(std::move(socket));
   conn.cancel = cancel;
+  {
+    error_code ec;
+    auto remote = conn.stream.socket().remote_endpoint(ec);
+    if (!ec) conn.req.peer = remote.address().to_string();
+  }
   ConnectionScope scope(*self, conn);
   const ServerLimits& limits = self->limits;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser;

@@ -23,6 +23,15 @@ namespace dine::outbox {
 namespace {
 const log::Logger kLog("outbox");
 
+// Error replies that say Redis cannot take writes right now (full, loading,
+// read-only replica...): an outage of Redis, not a fault of the row.
+bool transient_refusal(const std::string& error) {
+  for (const char* prefix : {"OOM", "LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "READONLY", "CLUSTERDOWN",
+                             "NOREPLICAS", "MISCONF"})
+    if (error.rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
 std::string describe(const std::exception& e) {
   const auto* err = dynamic_cast<const Error*>(&e);
   return err && !err->detail().empty() ? err->code() + ": " + err->detail() : e.what();
@@ -39,6 +48,7 @@ struct Relay::Impl {
     backlog = &reg.gauge("dine_outbox_backlog", "Outbox rows not yet on their stream", l);
     registry = &reg;
     oldest = &reg.gauge("dine_outbox_oldest_unsent_seconds", "Age of the oldest outbox row not yet sent", l);
+    dead = &reg.gauge("dine_outbox_dead", "Outbox rows set aside after Redis refused them too often", l);
   }
 
   asio::any_io_executor ex;
@@ -51,7 +61,7 @@ struct Relay::Impl {
   pg::Pool& db;
   redis::Client& mq;
   metrics::Counter *relayed, *failures, *pruned;
-  metrics::Gauge *backlog, *oldest;
+  metrics::Gauge *backlog, *oldest, *dead;
   Clock::time_point next_figures{}, next_prune{}, next_trim{}, next_full{};
   int64_t sent_upto = 0;  // the fast path's start: the highest id this relay sent
   struct StreamFigures {
@@ -96,12 +106,11 @@ struct Relay::Impl {
 
   Context ctx(std::string_view what) const { return Context::background(what, cfg.claim_for); }
 
-  // One claim-send-mark round; returns the rows sent.
+  // One claim-send-mark round; returns the rows claimed (sent or refused).
   Task<std::size_t> relay_batch() {
     Context c = ctx("relay");
-    const int claim_s = static_cast<int>(std::max<int64_t>(1, std::chrono::ceil<std::chrono::seconds>(cfg.claim_for).count()));
-    // Arguments of co_await calls are named values: GCC 12 mishandles
-    // temporaries with destructors inside a co_await expression.
+    const int claim_s =
+        static_cast<int>(std::max<int64_t>(1, std::chrono::ceil<std::chrono::seconds>(cfg.claim_for).count()));
     // Mostly claim above the last id sent; now and then from the start, for
     // rows below it that committed late or whose claims lapsed.
     const auto now = Clock::now();
@@ -110,6 +119,7 @@ struct Relay::Impl {
       after = 0;
       next_full = now + cfg.full_scan_every;
     }
+    // Arguments of co_await calls are named values (docs/ARCHITECTURE.md, GCC 12).
     pg::Params claim = pg::params(cfg.relay_id, claim_s, cfg.batch, after);
     pg::Result rows = co_await db.execute(c, sql::kClaim, claim);
     if (rows.rows() == 0) co_return 0;
@@ -123,43 +133,97 @@ struct Relay::Impl {
     std::sort(order.begin(), order.end(), [](const Row& a, const Row& b) { return a.id < b.id; });
     std::vector<redis::Argv> cmds;
     cmds.reserve(order.size());
-    std::string ids = "{";
     for (const Row& r : order) {
       cmds.push_back({"XADD", std::string(rows.text(r.index, "stream")), "*", "type",
                       std::string(rows.text(r.index, "event_type")), cfg.key_field,
                       std::string(rows.text(r.index, "key")), "data", std::string(rows.text(r.index, "payload"))});
-      if (ids.size() > 1) ids.push_back(',');
-      ids += std::to_string(r.id);
       saw_stream(cmds.back()[1]);
     }
-    ids.push_back('}');
+    std::vector<redis::Reply> replies;
     std::exception_ptr failure;
     try {
-      auto replies = co_await mq.pipeline(cmds);
+      replies = co_await mq.pipeline(cmds);
       for (const auto& r : replies)
-        if (r.is_error())
-          throw Error(ErrorKind::Unavailable, "redis_error", "a Redis server refused a write", "XADD: " + r.str);
+        if (r.is_error() && transient_refusal(r.str))
+          throw Error(ErrorKind::Unavailable, "redis_unavailable", "a Redis server cannot take writes now",
+                      "XADD refused: " + r.str);
     } catch (...) {
       failure = std::current_exception();
     }
     if (failure) {
-      // Free the claim so the next attempt (ours or another node's) need not
-      // wait for it to lapse; if this fails too, the claim lapses anyway.
+      // Redis unreachable: nothing of the batch is known to be on the stream.
+      // Free the claims so the next attempt (ours or another node's) need not
+      // wait for them to lapse; if this fails too, they lapse anyway.
+      pg::Params release = pg::params(id_array(order, [](const Row&) { return true; }), cfg.relay_id);
       try {
         Context rc = ctx("release");
-        pg::Params release = pg::params(ids);
         co_await db.execute(rc, sql::kRelease, release);
       } catch (const std::exception&) {
       }
       std::rethrow_exception(failure);
     }
-    pg::Params sent = pg::params(ids);
-    co_await db.execute(c, sql::kMarkSent, sent);
-    sent_upto = std::max(sent_upto, order.back().id);
-    relayed->inc(order.size());
-    co_return order.size();
+    // (Rows of this batch that Redis did take before a transient refusal go
+    // out again later: at-least-once.)
+    // Each row on its own: the ones Redis took are sent; the ones it refused
+    // (an error reply: a stream key of another type, a full noeviction Redis)
+    // count a refusal and, after too many, are set aside, so one bad row never
+    // holds up its shard or makes its batch go out again.
+    std::vector<std::size_t> ok, refused;
+    for (std::size_t i = 0; i < order.size(); ++i) (replies[i].is_error() ? refused : ok).push_back(i);
+    if (!ok.empty()) {
+      pg::Params sent = pg::params(id_array(order, [&](const Row& r) { return !replies[index_in(order, r)].is_error(); }));
+      co_await db.execute(c, sql::kMarkSent, sent);
+      for (std::size_t i : ok) sent_upto = std::max(sent_upto, order[i].id);
+      relayed->inc(ok.size());
+    }
+    if (!refused.empty()) {
+      std::vector<std::string> errors;
+      for (std::size_t i : refused) errors.push_back(replies[i].str);
+      pg::Params bad = pg::params(id_array(order, [&](const Row& r) { return replies[index_in(order, r)].is_error(); }),
+                                  text_array(errors), cfg.relay_id, cfg.max_attempts);
+      co_await db.execute(c, sql::kRefused, bad);
+      failures->inc();
+      kLog.warn_limited("relay_refused", {{"outbox", cfg.name}, {"rows", std::to_string(refused.size())},
+                                          {"error", errors.front()}});
+    }
+    // Rows sent: a batch of refusals only is "nothing more to do now" (they
+    // are held back), so the relay waits instead of spinning on them.
+    co_return ok.size();
   }
 
+  template <class Rows, class Keep>
+  static std::string id_array(const Rows& rows, Keep keep) {
+    std::string ids = "{";
+    for (const auto& r : rows) {
+      if (!keep(r)) continue;
+      if (ids.size() > 1) ids.push_back(',');
+      ids += std::to_string(r.id);
+    }
+    ids.push_back('}');
+    return ids;
+  }
+  template <class Rows, class Row>
+  static std::size_t index_in(const Rows& rows, const Row& r) {
+    return static_cast<std::size_t>(&r - rows.data());
+  }
+  // A PostgreSQL text[] literal: every element quoted, " and \ escaped.
+  static std::string text_array(const std::vector<std::string>& items) {
+    std::string out = "{";
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (i > 0) out.push_back(',');
+      out.push_back('"');
+      for (char ch : items[i]) {
+        if (ch == '"' || ch == '\\') out.push_back('\\');
+        out.push_back(ch);
+      }
+      out.push_back('"');
+    }
+    out.push_back('}');
+    return out;
+  }
+
+  // Figures, trimming and pruning, each on its own clock; runs whether or not
+  // the batches succeed (a stuck outbox is exactly when its gauges matter).
   Task<void> housekeeping() {
     auto now = Clock::now();
     if (now >= next_figures) {
@@ -169,6 +233,7 @@ struct Relay::Impl {
       pg::Result r = co_await db.execute(bc, sql::kBacklog, none);
       backlog->set(static_cast<double>(r.int64(0, "n")));
       oldest->set(std::stod(std::string(r.text(0, "oldest_s"))));
+      dead->set(static_cast<double>(r.int64(0, "dead")));
     }
     if (now >= next_trim) {
       next_trim = now + cfg.trim_every;
@@ -178,8 +243,8 @@ struct Relay::Impl {
         redis::Argv xlen{"XLEN", name};
         redis::Reply len = co_await mq.command(xlen);
         if (len.type == redis::Reply::Type::Integer) fig.length->set(static_cast<double>(len.integer));
-        redis::Argv dead{"XLEN", name + ":dead"};
-        redis::Reply dl = co_await mq.command(dead);
+        redis::Argv dead_len{"XLEN", name + ":dead"};
+        redis::Reply dl = co_await mq.command(dead_len);
         if (dl.type == redis::Reply::Type::Integer) fig.dead_letters->set(static_cast<double>(dl.integer));
         std::string stream_name = name;
         co_await group_figures(stream_name);
@@ -187,16 +252,23 @@ struct Relay::Impl {
     }
     if (now >= next_prune) {
       next_prune = now + cfg.prune_every;
+      // Bounded per period (a few batches, a fraction of a second), so the
+      // relay never stalls its shard's events for long; the walk resumes next
+      // period and starts over from the beginning once it reaches the end.
       const int retention_s = static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(cfg.retention).count());
-      for (int round = 0; round < 100; ++round) {  // bounded per period
+      const Deadline stop = deadline_in(milliseconds(250));
+      for (int round = 0; round < 4 && Clock::now() < stop; ++round) {
         Context pc = ctx("prune");
         pg::Params prune = pg::params(prune_after, retention_s, cfg.prune_batch);
         pg::Result r = co_await db.execute(pc, sql::kPrune, prune);
         int64_t deleted = r.int64(0, "deleted"), seen = r.int64(0, "seen"), upto = r.int64(0, "upto");
+        const bool reached_young = r.text(0, "reached_young") == "t";
         pruned->inc(static_cast<uint64_t>(deleted));
-        bool advanced = upto > prune_after;
+        if (seen < cfg.prune_batch || reached_young) {
+          prune_after = 0;  // the end, or rows too young yet: the next period starts over
+          break;
+        }
         prune_after = upto;
-        if (seen < cfg.prune_batch || !advanced) break;
       }
     }
   }
@@ -224,12 +296,14 @@ Task<void> Relay::run() {
   kLog.info("relaying", {{"outbox", s->cfg.name}, {"relay", s->cfg.relay_id}});
   for (;;) {
     bool failed = false;
+    bool drained = false;
     try {
       s->woken = false;
-      // Drain what waits (rows written meanwhile join the next batch).
-      while (co_await s->relay_batch() > 0) {
+      // Drain what waits (rows written meanwhile join the next batch), but
+      // for a second at most, so housekeeping runs under a steady backlog too.
+      const Deadline until = deadline_in(milliseconds(1000));
+      while (!(drained = co_await s->relay_batch() == 0) && Clock::now() < until) {
       }
-      co_await s->housekeeping();
       backoff = milliseconds(100);
     } catch (const boost::system::system_error& e) {
       if (e.code() == asio::error::operation_aborted) throw;  // stopping
@@ -241,6 +315,16 @@ Task<void> Relay::run() {
       s->failures->inc();
       kLog.warn_limited("relay_failed", {{"outbox", s->cfg.name}, {"error", describe(e)}});
     }
+    // Figures, trimming and pruning go on whether or not the batches did.
+    try {
+      co_await s->housekeeping();
+    } catch (const boost::system::system_error& e) {
+      if (e.code() == asio::error::operation_aborted) throw;  // stopping
+      kLog.warn_limited("housekeeping_failed", {{"outbox", s->cfg.name}, {"error", e.what()}});
+    } catch (const std::exception& e) {
+      kLog.warn_limited("housekeeping_failed", {{"outbox", s->cfg.name}, {"error", describe(e)}});
+    }
+    if (!drained && !failed) continue;  // more waiting: straight on
     if (failed) {
       co_await sleep_for(backoff);
       backoff = std::min(s->cfg.max_backoff, backoff * 2);

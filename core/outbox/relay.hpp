@@ -16,7 +16,7 @@
 //
 // Figures: dine_outbox_relayed_total, dine_outbox_relay_failures_total,
 // dine_outbox_backlog, dine_outbox_oldest_unsent_seconds,
-// dine_outbox_pruned_total, all labelled {outbox=<name>}; per stream it
+// dine_outbox_pruned_total, dine_outbox_dead, all labelled {outbox=<name>}; per stream it
 // writes, dine_stream_length{stream} and dine_stream_trimmed_total{stream}.
 // Streams are trimmed only below the oldest entry still pending or
 // undelivered in any consumer group (never when the stream has no group).
@@ -40,6 +40,7 @@ struct RelayConfig {
   std::string relay_id;   // claimed_by: "order-1/w0"
   std::string key_field = "key";  // the stream entry's field holding the row's key ("order_id")
   int batch = 200;
+  int max_attempts = 10;            // a row Redis refuses this often is set aside (dead_at)
   milliseconds poll{1000};          // backstop when no wake arrives
   milliseconds linger{10};          // after a wake, gather rows this long
   milliseconds claim_for{10000};    // a claim lapses after this: another relay takes over

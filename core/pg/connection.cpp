@@ -95,6 +95,9 @@ struct Connection::Impl {
   bool broken = false;
   bool busy = false;
   bool in_flight = false;  // a command was sent and its results are not all read
+  Clock::time_point sent_at{};          // when the command in flight was sent
+  Connection::Breakage breakage = Connection::Breakage::None;
+  milliseconds silent_for{0};           // how long a timed-out command had waited
 
   // Server notices go to our log, not stderr. A FATAL arriving while idle is
   // a backend's last words (terminated, server shutting down): the
@@ -137,6 +140,7 @@ struct Connection::Impl {
 
   [[noreturn]] void lost(const std::string& why) {
     broken = true;
+    breakage = Connection::Breakage::Lost;
     in_flight = false;  // the server side is gone with it: nothing to cancel
     track_socket(false);
     throw Error(ErrorKind::Unavailable, "db_unavailable", "the database connection was lost",
@@ -146,6 +150,8 @@ struct Connection::Impl {
 
   [[noreturn]] void timed_out() {
     broken = true;  // a command is still running on the server: never reuse
+    breakage = Connection::Breakage::Deadline;
+    silent_for = std::chrono::duration_cast<milliseconds>(Clock::now() - sent_at);
     throw Error(ErrorKind::Timeout, "db_timeout", "the database did not answer in time",
                 "query deadline passed on " + masked);
   }
@@ -154,6 +160,7 @@ struct Connection::Impl {
   // passed its deadline): the command may still run on the server.
   [[noreturn]] void cancelled() {
     broken = true;
+    breakage = Connection::Breakage::Cancelled;
     throw Error(ErrorKind::Timeout, "db_timeout", "the database did not answer in time",
                 "query cancelled by its caller on " + masked);
   }
@@ -163,6 +170,15 @@ struct Connection::Impl {
       throw Error(ErrorKind::Unavailable, "db_unavailable", "the database connection was lost",
                   "connection to " + masked + " is broken");
     }
+  }
+
+  // Before a command is sent: a caller already past its deadline, or
+  // cancelled, gets its timeout without the connection being touched (nothing
+  // is sent, nothing needs cancelling, the connection stays healthy).
+  void check_caller(const asio::cancellation_state& cs, Deadline deadline) const {
+    if (cs.cancelled() != asio::cancellation_type::none || Clock::now() >= deadline)
+      throw Error(ErrorKind::Timeout, "db_timeout", "the database did not answer in time",
+                  "deadline passed before the query was sent to " + masked);
   }
 
   // Waits for the socket (readable and/or writable) or the deadline, whichever
@@ -222,6 +238,7 @@ struct Connection::Impl {
   Task<Result> finish(Deadline deadline) {
     BreakUnlessDone guard(broken);
     in_flight = true;
+    sent_at = Clock::now();
     co_await flush(deadline);
     Result last;
     std::optional<SqlError> error;
@@ -288,6 +305,8 @@ Task<std::unique_ptr<Connection>> Connection::connect(asio::any_io_executor ex, 
 Task<Result> Connection::execute(const Statement& st, const Params& params, Deadline deadline) {
   Impl& d = *impl_;
   d.check_usable();
+  // Reading the cancellation state does not suspend the coroutine.
+  d.check_caller(co_await asio::this_coro::cancellation_state, deadline);
   BusyGuard guard(d.busy);
   std::string name(st.name);
   if (!d.prepared.contains(name)) {
@@ -307,6 +326,8 @@ Task<Result> Connection::execute(const Statement& st, const Params& params, Dead
 Task<Result> Connection::simple(std::string_view sql, Deadline deadline) {
   Impl& d = *impl_;
   d.check_usable();
+  // Reading the cancellation state does not suspend the coroutine.
+  d.check_caller(co_await asio::this_coro::cancellation_state, deadline);
   BusyGuard guard(d.busy);
   std::string text(sql);
   d.sent(PQsendQuery(d.conn, text.c_str()));
@@ -347,6 +368,10 @@ bool Connection::poll_alive() {
 bool Connection::broken() const { return impl_->broken; }
 
 bool Connection::abandoned() const { return impl_->in_flight; }
+
+Connection::Breakage Connection::breakage() const { return impl_->breakage; }
+
+milliseconds Connection::silent_for() const { return impl_->silent_for; }
 
 bool Connection::in_transaction() const { return PQtransactionStatus(impl_->conn) != PQTRANS_IDLE; }
 

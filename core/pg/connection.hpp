@@ -79,6 +79,13 @@ class Connection {
   // A command was sent and not read to its end (deadline, cancellation): it
   // may still run on the server, whose backend_pid() the pool asks to cancel.
   bool abandoned() const;
+
+  // Why a broken connection broke: the server or the network (Lost), a deadline
+  // that passed while the command waited `silent_for()`, or a caller that gave
+  // up (Cancelled). The pool counts only what the database did against it.
+  enum class Breakage { None, Lost, Deadline, Cancelled };
+  Breakage breakage() const;
+  milliseconds silent_for() const;
   bool in_transaction() const;  // PQtransactionStatus != IDLE
   const std::string& dsn_masked() const;
 

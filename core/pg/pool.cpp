@@ -62,6 +62,28 @@ struct Pool::Waiter {
   asio::steady_timer timer;
   std::unique_ptr<Connection> conn;
   bool may_connect = false;  // size_ already counts the connection it opens
+  bool circuit_open = false;  // the circuit opened while it waited: fail fast
+};
+
+// The half-open circuit lets one acquire through; if that acquire ends without
+// a connection, the probe failed. (A class, not an aggregate: GCC 12 and
+// aggregate locals with destructors in coroutines do not mix.)
+class Pool::ProbeGuard {
+ public:
+  ProbeGuard(Pool* pool, std::shared_ptr<bool> alive) : pool_(pool), alive_(std::move(alive)) {}
+  ~ProbeGuard() {
+    if (active && *alive_) {
+      pool_->circuit_.failure(Clock::now());
+      pool_->publish();
+    }
+  }
+  ProbeGuard(const ProbeGuard&) = delete;
+  ProbeGuard& operator=(const ProbeGuard&) = delete;
+  bool active = false;
+
+ private:
+  Pool* pool_;
+  std::shared_ptr<bool> alive_;
 };
 
 // ---- Lease -------------------------------------------------------------------
@@ -148,20 +170,15 @@ Error Pool::circuit_open_error() const {
 
 Task<Lease> Pool::acquire(Context ctx) {
   std::shared_ptr<bool> alive = alive_;
+  // A caller already out of time (or cancelled) gets its timeout here: it
+  // must not take a connection only to abandon it (which drops the
+  // connection, costs a server-side cancel, and is no fault of the database).
+  asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
+  if (ctx.expired() || cs.cancelled() != asio::cancellation_type::none)
+    throw Error(ErrorKind::Timeout, "db_timeout", "the database did not answer in time",
+                "request deadline passed before a connection of " + cfg_.name() + " was taken");
   const Deadline deadline = ctx.cap(cfg_.acquire_timeout);
-  // The half-open circuit lets one acquire through; if it ends without a
-  // connection, that counts as the probe's failure.
-  struct Probe {
-    Pool* pool;
-    std::shared_ptr<bool> alive;
-    bool active = false;
-    ~Probe() {
-      if (active && *alive) {
-        pool->circuit_.failure(Clock::now());
-        pool->publish();
-      }
-    }
-  } probe{this, alive};
+  ProbeGuard probe(this, alive);
   if (circuit_.state(Clock::now()) != Circuit::State::Closed) {
     if (!circuit_.allow(Clock::now())) throw circuit_open_error();
     probe.active = true;
@@ -195,6 +212,7 @@ Task<Lease> Pool::acquire(Context ctx) {
       probe.active = false;
       co_return Lease(this, std::move(w->conn));
     }
+    if (w->circuit_open) throw circuit_open_error();
     if (w->may_connect) {
       Lease lease = co_await connect_new(alive, ctx);
       probe.active = false;
@@ -215,6 +233,9 @@ Task<Lease> Pool::acquire(Context ctx) {
 Task<Lease> Pool::connect_new(std::shared_ptr<bool> alive, Context ctx) {
   std::unique_ptr<Connection> conn;
   std::string failure;
+  // When the caller's deadline comes before the connect timeout, a connect
+  // cut short by it says nothing about the database.
+  const bool caller_bound = ctx.deadline < Clock::now() + cfg_.connect_timeout;
   try {
     conn = co_await Connection::connect(ex_, cfg_.dsn, ctx.cap(cfg_.connect_timeout));
   } catch (const std::exception& e) {
@@ -223,15 +244,46 @@ Task<Lease> Pool::connect_new(std::shared_ptr<bool> alive, Context ctx) {
   if (!*alive) throw pool_gone();
   if (!conn) {
     --size_;
-    ++stats_.connect_failures;
-    if (parts_->connect_failures) parts_->connect_failures->inc();
-    circuit_.failure(Clock::now());
+    const bool callers_fault = caller_bound && ctx.expired();
+    if (!callers_fault) {
+      ++stats_.connect_failures;
+      if (parts_->connect_failures) parts_->connect_failures->inc();
+      circuit_.failure(Clock::now());
+      logger().warn_limited("connect_failed",
+                            {{"pool", cfg_.name()}, {"request_id", ctx.request_id}, {"error", failure}});
+    }
+    if (circuit_.state(Clock::now()) == Circuit::State::Open) {
+      fail_waiters();  // they fail fast rather than each trying a dead server in turn
+    } else {
+      pass_slot();  // the next waiter tries too, rather than waiting out its deadline
+    }
     publish();
-    logger().warn_limited("connect_failed", {{"pool", cfg_.name()}, {"request_id", ctx.request_id}, {"error", failure}});
-    pass_slot();  // the next waiter tries too, rather than waiting out its deadline
+    if (callers_fault)
+      throw Error(ErrorKind::Timeout, "db_timeout", "the database did not answer in time",
+                  "request deadline passed while connecting to " + cfg_.name());
     throw Error(ErrorKind::Unavailable, "db_unavailable", "the database is unavailable", failure).with_retry_after(1);
   }
   co_return Lease(this, std::move(conn));
+}
+
+void Pool::fail_waiters() {
+  for (auto& w : waiters_) {
+    w->circuit_open = true;
+    w->timer.cancel();
+  }
+  waiters_.clear();
+}
+
+bool Pool::environment_broke(const Connection& conn) const {
+  switch (conn.breakage()) {
+    case Connection::Breakage::Lost: return true;
+    // The server stayed silent for the whole query timeout: it, not the
+    // caller's shorter deadline, is at fault.
+    case Connection::Breakage::Deadline: return conn.silent_for() + milliseconds(50) >= cfg_.query_timeout;
+    case Connection::Breakage::Cancelled:
+    case Connection::Breakage::None: return false;
+  }
+  return false;
 }
 
 namespace {
@@ -256,7 +308,12 @@ void Pool::release(std::unique_ptr<Connection> conn) {
       ++stats_.cancels;
       parts_->canceller->cancel(conn->backend_pid());
     }
-    circuit_.failure(Clock::now());
+    // Only what the database did counts against it: a caller that gave up or
+    // ran out of its own (shorter) deadline breaks a connection, not the circuit.
+    if (environment_broke(*conn)) {
+      circuit_.failure(Clock::now());
+      if (circuit_.state(Clock::now()) == Circuit::State::Open) fail_waiters();
+    }
     drop(std::move(conn));
     return;
   }
@@ -295,6 +352,7 @@ void Pool::drop(std::unique_ptr<Connection> conn) {
 
 void Pool::pass_slot() {
   if (waiters_.empty() || size_ >= cfg_.max_size) return;
+  if (circuit_.state(Clock::now()) != Circuit::State::Closed) return;  // the circuit decides who connects
   std::shared_ptr<Waiter> w = std::move(waiters_.front());
   waiters_.pop_front();
   ++size_;
@@ -335,8 +393,10 @@ Task<void> Pool::transaction(Context ctx, std::function<Task<void>(Transaction&)
       failure = std::current_exception();
     }
     if (!lease->broken() && lease->in_transaction()) {
+      // Its own short deadline: the request's may be what just passed.
+      Deadline rollback_deadline = deadline_in(std::min(cfg_.query_timeout, milliseconds(1000)));
       try {
-        co_await lease->simple("ROLLBACK", query_deadline(ctx));
+        co_await lease->simple("ROLLBACK", rollback_deadline);
       } catch (const std::exception&) {
         // broken: the lease drops it
       }

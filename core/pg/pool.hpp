@@ -112,8 +112,11 @@ class Pool {
   void pass_slot();  // a connection was dropped: let the first waiter connect anew
   Task<Lease> connect_new(std::shared_ptr<bool> alive, Context ctx);
   Error circuit_open_error() const;
+  void fail_waiters();  // the circuit opened: every waiter fails fast
+  bool environment_broke(const Connection& conn) const;
   void publish();
   struct Waiter;
+  class ProbeGuard;
   asio::any_io_executor ex_;
   PoolConfig cfg_;
   std::deque<std::unique_ptr<Connection>> idle_;

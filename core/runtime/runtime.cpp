@@ -43,7 +43,8 @@ T* find_client(std::map<std::string, std::unique_ptr<T>>& m, std::string_view pu
 
 // One worker: its loop, routes, server, clients, role objects and components.
 // Members are destroyed bottom-up: components, the role's objects, clients,
-// the server, the routes, and the loop last.
+// the routes, the server, and the loop last (a stopped server holds no
+// coroutine that could still run a route).
 class WorkerState final : public WorkerContext {
  public:
   WorkerState(int index, int count, const Topology& topo, const Node& node, metrics::Registry& metrics,
@@ -137,7 +138,17 @@ void add_builtin_routes(http::Router& router, const Node& node, metrics::Registr
     auto [status, body] = ready.report();
     co_return http::Response::json(status, body);
   });
-  router.get("/metrics", [&registry](http::Request&) -> Task<http::Response> {
+  // /metrics shows the node's insides (pools, upstream addresses): it answers
+  // scrapers on this machine, and others only with DINE_METRICS_TOKEN.
+  const char* env_token = std::getenv("DINE_METRICS_TOKEN");
+  std::string token = env_token ? env_token : "";
+  router.get("/metrics", [&registry, token](http::Request& req) -> Task<http::Response> {
+    if (!http::admin_allowed(req.peer, req.header("authorization"), token))
+      co_return http::Response::error(403, "forbidden",
+                                      token.empty() ? "metrics are served to this machine only; set DINE_METRICS_TOKEN "
+                                                      "on the node to let a scraper elsewhere in"
+                                                    : "metrics need Authorization: Bearer <DINE_METRICS_TOKEN>",
+                                      req.ctx.request_id);
     co_return http::Response::text(200, registry.render(), "text/plain; version=0.0.4; charset=utf-8");
   });
 }
@@ -221,7 +232,18 @@ int run(const Topology& topo, const Node& node, const RoleDescriptor& role, Opti
     kLog.info("stopping", {{"signal", std::to_string(sig)}, {"drain_ms", std::to_string(opts.drain_timeout.count())}});
     for (auto& wp : workers) {
       WorkerState* w = wp.get();
-      asio::co_spawn(w->ioc, stop_worker(w, opts), [w](std::exception_ptr) { w->ioc.stop(); });
+      asio::co_spawn(w->ioc, stop_worker(w, opts), [w](std::exception_ptr e) {
+        if (e) {
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& ex) {
+            kLog.warn("stop_failed", {{"worker", std::to_string(w->index())}, {"error", ex.what()}});
+          } catch (...) {
+            kLog.warn("stop_failed", {{"worker", std::to_string(w->index())}, {"error", "unknown"}});
+          }
+        }
+        w->ioc.stop();
+      });
     }
   });
 

@@ -106,6 +106,30 @@ TEST_F(OrderFailure, StoppedShardAnswers503AndOthersServe) {
   EXPECT_TRUE(wait_outbox_drained(milliseconds(15000))) << "the relay of shard " << kDown << " did not recover";
 }
 
+// A client that asks for no time at all (X-Request-Budget-Ms: 0) gets its own
+// 504 and harms nobody: no pooled connection is broken, no circuit opens, the
+// next requests are served.
+TEST_F(OrderFailure, ARequestWithNoBudgetLeftHarmsNobodyElse) {
+  const std::string id = create_order(1, new_user(0));
+  ASSERT_FALSE(id.empty());
+  // Raw requests: dine's own client always states its real budget.
+  const std::string hasty = "GET /v1/orders/" + id +
+                            " HTTP/1.1\r\nHost: t\r\nX-Request-Budget-Ms: 0\r\nConnection: close\r\n\r\n";
+  for (int i = 0; i < 40; ++i) {
+    int node = 1 + i % kNodes;
+    EXPECT_EQ(stack::tcp_first_line("127.0.0.1", Cluster::get().port(node), hasty, milliseconds(5000)),
+              "HTTP/1.1 504 Gateway Timeout");
+  }
+  for (int node = 1; node <= kNodes; ++node) {
+    for (int i = 0; i < 10; ++i) EXPECT_EQ(get(node, "/v1/orders/" + id).status, 200);
+    std::string m = get(node, "/metrics").body;
+    EXPECT_EQ(m.find("dine_pg_pool_circuit_opens_total{pool=\"pg-order-0/order\",worker=\"0\"} 1"), std::string::npos)
+        << "a circuit opened on order-" << node;
+    EXPECT_NE(m.find("dine_pg_query_cancels_total{pool=\"pg-order-0/order\",worker=\"0\"} 0"), std::string::npos)
+        << "a connection was broken on order-" << node;
+  }
+}
+
 // Thaws shard `k` however the test ends.
 struct ShardThawed {
   std::size_t k;

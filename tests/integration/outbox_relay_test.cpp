@@ -28,7 +28,8 @@ using pg::test::run;
 constexpr const char* kSchema =
     "CREATE TABLE IF NOT EXISTS outbox (id bigserial PRIMARY KEY, stream text NOT NULL, event_type text NOT NULL,"
     " key text NOT NULL, payload jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now(),"
-    " claimed_by text, claimed_until timestamptz, sent_at timestamptz);"
+    " claimed_by text, claimed_until timestamptz, sent_at timestamptz,"
+    " attempts integer NOT NULL DEFAULT 0, last_error text, dead_at timestamptz);"
     " CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (id) WHERE sent_at IS NULL";
 
 // A fresh database with an outbox table, per test.
@@ -182,25 +183,28 @@ TEST(OutboxRelay, AFrozenRelaysClaimsAreTakenOverWhenTheyLapse) {
   run([](auto) { return frozen_claims_taken_over("outbox_takeover"); });
 }
 
-Task<void> send_failure_releases(std::string db) {
+Task<void> outage_releases(std::string db) {
   auto ex = co_await asio::this_coro::executor;
   std::string dsn = co_await fresh_db(db);
-  Rig rig(ex, dsn, "test:failure:" + db);
-  // A stream key holding a string: every XADD to it fails.
-  redis::Argv poison{"SET", rig.stream, "not a stream"};
-  co_await rig.mq.command(poison);
+  Rig rig(ex, dsn, "test:outage:" + db);
+  Harness::get().redis_stop();
   co_await sql(rig, insert_rows(rig.stream, 0, 5));
   Relay relay(ex, relay_config("r3"), rig.pool, rig.mq, rig.metrics);
   auto running = start(ex, relay);
   EXPECT_TRUE(co_await co_eventually(
       [&] { return rig.metrics.render().find("dine_outbox_relay_failures_total{outbox=\"test\"} 0") == std::string::npos; },
       milliseconds(5000)));
-  // Nothing marked sent, and the claim was released at once (not left to lapse).
+  // Nothing marked sent, the claims released at once (not left to lapse), and
+  // an outage of Redis is no attempt of the rows'.
   EXPECT_EQ(co_await scalar(rig, "SELECT count(*) AS n FROM outbox WHERE sent_at IS NOT NULL"), 0);
   EXPECT_EQ(co_await scalar(rig, "SELECT count(*) AS n FROM outbox WHERE claimed_until > clock_timestamp()"), 0);
-  // Fixed: they all arrive.
-  redis::Argv del{"DEL", rig.stream};
-  co_await rig.mq.command(del);
+  EXPECT_EQ(co_await scalar(rig, "SELECT count(*) AS n FROM outbox WHERE attempts > 0"), 0);
+  // The backlog gauges keep telling the truth while every batch fails.
+  EXPECT_TRUE(co_await co_eventually(
+      [&] { return rig.metrics.render().find("dine_outbox_backlog{outbox=\"test\"} 5") != std::string::npos; },
+      milliseconds(5000)))
+      << rig.metrics.render();
+  Harness::get().redis_start();
   int64_t unsent = -1;
   for (Deadline end = deadline_in(milliseconds(10000)); unsent != 0 && Clock::now() < end;) {
     unsent = co_await scalar(rig, "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL");
@@ -211,8 +215,51 @@ Task<void> send_failure_releases(std::string db) {
   co_await stop(running.get());
 }
 
-TEST(OutboxRelay, AFailedSendReleasesItsClaimAndLosesNothing) {
-  run([](auto) { return send_failure_releases("outbox_failure"); });
+TEST(OutboxRelay, ARedisOutageReleasesTheClaimsAndLosesNothing) {
+  run([](auto) { return outage_releases("outbox_outage"); });
+}
+
+// One row Redis keeps refusing (its stream key holds a string: WRONGTYPE) must
+// not hold up its shard, nor make its batch go out again: its neighbours are
+// sent once each; it is held back after each refusal and set aside after
+// max_attempts.
+Task<void> refused_row_set_aside(std::string db) {
+  auto ex = co_await asio::this_coro::executor;
+  std::string dsn = co_await fresh_db(db);
+  Rig rig(ex, dsn, "test:refused:" + db);
+  const std::string poison = rig.stream + ":poison";
+  redis::Argv set{"SET", poison, "not a stream"};
+  co_await rig.mq.command(set);
+  co_await sql(rig, insert_rows(rig.stream, 0, 3));
+  co_await sql(rig, insert_rows(poison, 3, 4));
+  co_await sql(rig, insert_rows(rig.stream, 4, 7));
+  RelayConfig cfg = relay_config("r6");
+  cfg.max_attempts = 2;
+  Relay relay(ex, cfg, rig.pool, rig.mq, rig.metrics);
+  auto running = start(ex, relay);
+  int64_t dead = -1;
+  for (Deadline end = deadline_in(milliseconds(15000)); dead != 1 && Clock::now() < end;) {
+    dead = co_await scalar(rig, "SELECT count(*) AS n FROM outbox WHERE dead_at IS NOT NULL");
+    if (dead != 1) co_await pg::test::pause(milliseconds(100));
+  }
+  EXPECT_EQ(dead, 1) << "the refused row was not set aside";
+  EXPECT_EQ(co_await scalar(rig, "SELECT attempts AS n FROM outbox WHERE key = 'k3'"), 2);
+  EXPECT_EQ(co_await scalar(rig, "SELECT count(*) AS n FROM outbox WHERE sent_at IS NOT NULL"), 6);
+  auto keys = co_await stream_keys(rig);
+  EXPECT_EQ(keys, (std::vector<std::string>{"k0", "k1", "k2", "k4", "k5", "k6"}));  // each once
+  EXPECT_TRUE(co_await co_eventually(
+      [&] {
+        std::string m = rig.metrics.render();
+        return m.find("dine_outbox_dead{outbox=\"test\"} 1") != std::string::npos &&
+               m.find("dine_outbox_backlog{outbox=\"test\"} 0") != std::string::npos;
+      },
+      milliseconds(5000)))
+      << rig.metrics.render();
+  co_await stop(running.get());
+}
+
+TEST(OutboxRelay, ARowRedisRefusesIsSetAsideWithoutHoldingUpItsNeighbours) {
+  run([](auto) { return refused_row_set_aside("outbox_refused"); });
 }
 
 Task<void> prunes_only_old_sent_rows(std::string db) {

@@ -203,6 +203,83 @@ Task<void> conflicts_retried() {
 
 TEST(PgHardening, SerializationFailuresAreRetriedThenAreDbConflict) { run([](auto) { return conflicts_retried(); }); }
 
+// Callers that run out of their own time break at most their own query: no
+// connection is taken for an expired caller, and a caller whose deadline is
+// shorter than the query timeout never counts against the circuit.
+Task<void> callers_do_not_open_the_circuit() {
+  auto ex = co_await asio::this_coro::executor;
+  PoolConfig cfg = config(test::dsn(), 2);
+  cfg.query_timeout = milliseconds(2000);
+  cfg.circuit = {.threshold = 2, .first_backoff = milliseconds(5000), .max_backoff = milliseconds(5000)};
+  Pool pool(ex, cfg);
+  Params none;
+  Context warm = ctx();
+  co_await pool.execute(warm, kPid, none);
+  const std::size_t size = pool.figures().size;
+  // Already expired: refused before a connection is touched.
+  for (int i = 0; i < 5; ++i) {
+    Context gone{"expired", Clock::now() - milliseconds(1)};
+    bool timeout = false;
+    try {
+      co_await pool.execute(gone, kPid, none);
+    } catch (const Error& e) {
+      timeout = e.kind() == ErrorKind::Timeout;
+    }
+    EXPECT_TRUE(timeout);
+  }
+  EXPECT_EQ(pool.figures().size, size);
+  EXPECT_EQ(pool.figures().cancels, 0u);
+  // Short deadlines on slow queries: each abandoned (dropped, cancelled), none
+  // counted as the database's failure.
+  static constexpr Statement kSlow{"hard_slow", "SELECT pg_sleep(1) /* tag-short */"};
+  for (int i = 0; i < 4; ++i) {
+    Context brief = ctx(milliseconds(100));
+    bool timeout = false;
+    try {
+      co_await pool.execute(brief, kSlow, none);
+    } catch (const Error& e) {
+      timeout = e.kind() == ErrorKind::Timeout;
+    }
+    EXPECT_TRUE(timeout);
+  }
+  EXPECT_EQ(pool.figures().cancels, 4u);
+  EXPECT_EQ(pool.figures().circuit, Circuit::State::Closed);
+  Context after = ctx();
+  Result r = co_await pool.execute(after, kPid, none);
+  EXPECT_GT(r.int64(0, "pid"), 0);
+}
+
+TEST(PgHardening, CallersRunningOutOfTimeDoNotOpenTheCircuit) {
+  run([](auto) { return callers_do_not_open_the_circuit(); });
+}
+
+// A server silent for the whole query timeout does count: after `threshold`
+// such queries the circuit opens.
+Task<void> silent_server_opens_the_circuit() {
+  auto ex = co_await asio::this_coro::executor;
+  PoolConfig cfg = config(test::dsn(), 2);
+  cfg.query_timeout = milliseconds(150);
+  cfg.circuit = {.threshold = 2, .first_backoff = milliseconds(5000), .max_backoff = milliseconds(5000)};
+  Pool pool(ex, cfg);
+  static constexpr Statement kSlow{"hard_silent", "SELECT pg_sleep(1) /* tag-silent */"};
+  Params none;
+  for (int i = 0; i < 2; ++i) {
+    Context c = ctx();
+    bool timeout = false;
+    try {
+      co_await pool.execute(c, kSlow, none);
+    } catch (const Error& e) {
+      timeout = e.kind() == ErrorKind::Timeout;
+    }
+    EXPECT_TRUE(timeout);
+  }
+  EXPECT_EQ(pool.figures().circuit, Circuit::State::Open);
+}
+
+TEST(PgHardening, AServerSilentForTheQueryTimeoutOpensTheCircuit) {
+  run([](auto) { return silent_server_opens_the_circuit(); });
+}
+
 Task<std::string> code_of_call(Pool& pool) {
   try {
     Context c = ctx();

@@ -62,3 +62,23 @@ TEST(HttpSecretPolicy, RandomSecretIsAcceptedEverywhere) {
 
 }  // namespace
 }  // namespace dine::http
+
+namespace dine::http {
+namespace {
+
+// /metrics and other admin endpoints: this machine, or a configured token.
+TEST(AdminAccess, LoopbackPeersOrTheTokenOnly) {
+  EXPECT_TRUE(admin_allowed("127.0.0.1", "", ""));
+  EXPECT_TRUE(admin_allowed("::1", "", ""));
+  EXPECT_TRUE(admin_allowed("::ffff:127.0.0.1", "", ""));
+  EXPECT_FALSE(admin_allowed("10.1.2.3", "", ""));
+  EXPECT_FALSE(admin_allowed("", "", ""));                         // unknown peer
+  EXPECT_FALSE(admin_allowed("10.1.2.3", "Bearer anything", ""));  // no token configured: nothing opens it
+  EXPECT_TRUE(admin_allowed("10.1.2.3", "Bearer s3cr3t-token", "s3cr3t-token"));
+  EXPECT_FALSE(admin_allowed("10.1.2.3", "Bearer s3cr3t-tokeN", "s3cr3t-token"));
+  EXPECT_FALSE(admin_allowed("10.1.2.3", "Bearer s3cr3t-token ", "s3cr3t-token"));
+  EXPECT_FALSE(admin_allowed("10.1.2.3", "Basic s3cr3t-token", "s3cr3t-token"));
+}
+
+}  // namespace
+}  // namespace dine::http
