@@ -4,6 +4,7 @@
 #include <exception>
 #include <limits>
 #include <optional>
+#include <unordered_map>
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -50,6 +51,7 @@ ConsumerConfig completed(ConsumerConfig c) {
   if (c.dead_stream.empty()) c.dead_stream = c.stream + ":dead";
   if (c.claim_every <= milliseconds(0)) c.claim_every = c.claim_after;
   c.batch = std::max(c.batch, 1);
+  c.max_failures = std::max(c.max_failures, 1);
   c.backoff_max = std::max(c.backoff_max, c.backoff_initial);
   return c;
 }
@@ -61,15 +63,30 @@ ClientConfig own_connection(ClientConfig c, milliseconds block) {
 
 std::string ms(milliseconds d) { return std::to_string(d.count()); }
 
-// The handler's BadRequest, if that is what it threw.
-std::optional<Error> poison_of(const std::exception_ptr& failure) {
+// What a handler's exception means for its entry (stream_consumer.hpp).
+enum class Verdict {
+  Transient,  // Unavailable, Timeout: the environment; retried, never counted
+  Poison,     // BadRequest: dead-lettered at once
+  Counts,     // anything else: retried; dead-lettered at max_failures
+};
+
+struct Failure {
+  Verdict verdict;
+  Error error;  // as thrown, or a std::exception's message as an Internal error
+};
+
+Failure judge(const std::exception_ptr& failure) {
   try {
     std::rethrow_exception(failure);
   } catch (const Error& e) {
-    if (e.kind() == ErrorKind::BadRequest) return e;
+    if (e.kind() == ErrorKind::BadRequest) return {Verdict::Poison, e};
+    if (e.kind() == ErrorKind::Unavailable || e.kind() == ErrorKind::Timeout) return {Verdict::Transient, e};
+    return {Verdict::Counts, e};
+  } catch (const std::exception& e) {
+    return {Verdict::Counts, Error(ErrorKind::Internal, e.what())};
   } catch (...) {
   }
-  return std::nullopt;
+  return {Verdict::Counts, Error(ErrorKind::Internal, "unknown exception")};
 }
 
 log::Fields describe(const std::exception_ptr& failure) {
@@ -100,6 +117,17 @@ struct StreamConsumer::Impl {
   ConsumerFigures fig;
   log::Logger log;
   bool stopped = false;
+  // Counted failures (Verdict::Counts) by entry id. An entry leaves when this
+  // consumer acks or dead-letters it; one that another consumer claimed away
+  // stays until the map reaches kFailuresTracked and is cleared (its counts
+  // start again, as after a restart).
+  std::unordered_map<std::string, int> failures;
+  static constexpr std::size_t kFailuresTracked = 4096;
+
+  int count_failure(const std::string& id) {
+    if (failures.size() >= kFailuresTracked && !failures.contains(id)) failures.clear();
+    return ++failures[id];
+  }
 
   void stop() {
     stopped = true;
@@ -170,12 +198,13 @@ Task<void> dead_letter(ImplPtr self, Entry e, Error why) {
 }
 
 // Hands each entry to the handler in order; stops at the first failure that
-// is not a poison entry (that entry and the rest stay pending).
+// does not dead-letter its entry (that entry and the rest stay pending).
 Task<Outcome> handle_batch(ImplPtr self, HandlerPtr handler, std::vector<Entry> entries) {
   for (Entry& e : entries) {
     if (self->stopped) co_return Outcome::Done;
     if (e.gone) {  // deleted from the stream while pending: nothing to handle
       co_await ack(self, e.id);
+      self->failures.erase(e.id);
       continue;
     }
     e.ctx = self->context_for(e);
@@ -187,17 +216,37 @@ Task<Outcome> handle_batch(ImplPtr self, HandlerPtr handler, std::vector<Entry> 
     }
     if (!failure) {
       co_await ack(self, e.id);
+      self->failures.erase(e.id);
       count(self->fig.handled, self->meters.handled);
       continue;
     }
     asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
     if (cs.cancelled() != asio::cancellation_type::none) std::rethrow_exception(failure);  // stopping
-    if (std::optional<Error> poison = poison_of(failure)) {
-      co_await dead_letter(self, std::move(e), std::move(*poison));
+    Failure f = judge(failure);
+    const std::string id = e.id;
+    if (f.verdict == Verdict::Poison) {
+      co_await dead_letter(self, std::move(e), std::move(f.error));
+      self->failures.erase(id);
       continue;
     }
+    log::Fields about = describe(failure);
+    if (f.verdict == Verdict::Transient) {
+      about.emplace_back("transient", "true");
+    } else {
+      int n = self->count_failure(id);
+      about.emplace_back("failures", std::to_string(n) + "/" + std::to_string(self->cfg.max_failures));
+      if (n >= self->cfg.max_failures) {  // a bug that will not go away: stop retrying it
+        // Not rate-limited: at most one line per max_failures backoffs, and
+        // the only place the original error's code and detail are kept.
+        self->log.warn("stream_handler_gave_up", self->fields(e, std::move(about)));
+        Error why(ErrorKind::Internal, std::string(kTooManyFailures), f.error.what(), f.error.detail());
+        co_await dead_letter(self, std::move(e), std::move(why));
+        self->failures.erase(id);
+        continue;
+      }
+    }
     count(self->fig.failed, self->meters.failed);
-    self->log.warn_limited("stream_handler_failed", self->fields(e, describe(failure)));
+    self->log.warn_limited("stream_handler_failed", self->fields(e, std::move(about)));
     co_return Outcome::Retry;
   }
   co_return Outcome::Done;

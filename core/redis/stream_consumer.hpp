@@ -9,13 +9,21 @@
 // through its own pending entries first, so nothing is skipped.
 //
 // What a handler's exception means:
+// - dine::Error of kind Unavailable or Timeout (a dependency is down or slow:
+//   a failure of the environment, not of the entry): the entry stays pending
+//   and is retried after a backoff, however long that lasts. It never counts
+//   toward dead-lettering.
 // - dine::Error of kind BadRequest (the entry is unparseable or invalid, it
-//   will never succeed): the entry goes to the dead-letter stream with its own
-//   fields plus dead_reason, dead_code, dead_group, dead_from_id, and is
-//   XACKed, in one MULTI/EXEC. This is the only way to the dead letters.
-// - anything else (Unavailable, Timeout: a dependency is down; a bug): the
-//   entry stays pending and is retried after a backoff, however many times it
-//   has been delivered.
+//   will never succeed): poison, dead-lettered at once.
+// - anything else (Internal, Conflict, NotFound, a std::exception: most likely
+//   a bug): the entry stays pending and is retried after a backoff, and the
+//   failure counts; at the max_failures-th such failure of the same entry it
+//   is dead-lettered with dead_code kTooManyFailures, so one entry cannot stall
+//   the group for ever. The count is per entry id and in memory: a restart
+//   (or another consumer claiming the entry) starts it again from zero.
+// Dead-lettering sends the entry to the dead-letter stream with its own fields
+// plus dead_reason, dead_code, dead_group, dead_from_id, and XACKs it, in one
+// MULTI/EXEC.
 //
 // Delivery is at least once: a handler must tolerate seeing an entry again
 // (after a crash before XACK, or a claim from a consumer slower than
@@ -47,6 +55,9 @@ struct ConsumerConfig {
   milliseconds backoff_initial{200};  // after a failure; doubles up to backoff_max
   milliseconds backoff_max{10000};
   milliseconds handler_timeout{30000};  // the deadline of each Entry's ctx
+  // Failures of one entry, other than Unavailable, Timeout (never counted) and
+  // BadRequest (dead-lettered at once), after which it is dead-lettered; >= 1.
+  int max_failures = 10;
   milliseconds stats_every{5000};       // how often the pending/lag/dead-letter gauges are read
   // When set: gauges dine_stream_pending{stream,group}, dine_stream_lag{stream,group},
   // dine_stream_dead_letters{stream}; counters dine_stream_handled_total,
@@ -57,8 +68,8 @@ struct ConsumerConfig {
 
 struct ConsumerFigures {
   uint64_t handled = 0;        // handler returned, entry acked
-  uint64_t failed = 0;         // handler threw a non-BadRequest error: left pending
-  uint64_t dead_lettered = 0;  // handler threw BadRequest: moved to the dead stream
+  uint64_t failed = 0;         // handler failed and the entry was left pending for a retry
+  uint64_t dead_lettered = 0;  // moved to the dead stream: poison, or max_failures reached
   uint64_t claimed = 0;        // taken over from another consumer (or this one) by XAUTOCLAIM
   int64_t pending = -1;        // the group's pending entries at the last stats read (-1: not read)
   int64_t lag = -1;            // the group's lag (XINFO GROUPS) at the last stats read

@@ -36,6 +36,10 @@ inline constexpr std::string_view kDeadCode = "dead_code";        // the error's
 inline constexpr std::string_view kDeadGroup = "dead_group";      // the group that gave up
 inline constexpr std::string_view kDeadFromId = "dead_from_id";  // its id in the stream
 bool is_dead_letter_field(std::string_view name);
+// The dead_code of an entry whose handler failed StreamConsumer's max_failures
+// times (dead_reason is then the last failure's message). A poison entry's
+// dead_code is its BadRequest's own code.
+inline constexpr std::string_view kTooManyFailures = "too_many_failures";
 
 // A stream entry id, "<ms>-<seq>", ordered as Redis orders them.
 struct StreamId {

@@ -4,9 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <sstream>
+#include <string>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include "tests/integration/redis_support.hpp"
 
@@ -86,18 +92,33 @@ TEST(RedisFailure, NothingListeningFailsFastWithBackoff) {
   run([](auto) { return nothing_listening(); });
 }
 
+// Whether the listener's accept queue is full, so that the kernel drops the
+// next SYN and a connect to it hangs. (Linux: TCP_INFO of a listening socket
+// gives the queue's length in tcpi_unacked and its limit in tcpi_sacked; it is
+// full above the limit.)
+bool accept_queue_full(asio::ip::tcp::acceptor& a) {
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  if (::getsockopt(a.native_handle(), IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return false;
+  return info.tcpi_unacked > info.tcpi_sacked;
+}
+
 // A listener that never accepts, with its queue full: connects hang.
 Task<void> connect_timeout() {
   auto ex = co_await asio::this_coro::executor;
   asio::ip::tcp::acceptor hole(ex, {asio::ip::make_address("127.0.0.1"), 0});
   hole.listen(0);
+  EXPECT_FALSE(accept_queue_full(hole));
   std::vector<std::unique_ptr<asio::ip::tcp::socket>> fillers;
   for (int i = 0; i < 4; ++i) {
     auto s = std::make_unique<asio::ip::tcp::socket>(ex);
     s->async_connect(hole.local_endpoint(), [](boost::system::error_code) {});
     fillers.push_back(std::move(s));
   }
-  co_await sleep_for(milliseconds(100));
+  // Not every filler's connect completes (the SYNs past the queue are dropped
+  // too); what matters is that the queue is full before the client tries.
+  bool full = co_await co_eventually([&] { return accept_queue_full(hole); }, milliseconds(2000));
+  DINE_CO_ASSERT_TRUE(full);
   ClientConfig cfg = config("t-connect-timeout");
   cfg.port = hole.local_endpoint().port();
   cfg.connect_timeout = milliseconds(300);
@@ -116,6 +137,30 @@ Task<void> record_kind(Task<Reply> task, std::shared_ptr<std::vector<ErrorKind>>
   kinds->push_back(co_await error_kind_of(std::move(task)));
 }
 
+// The size of a command in RESP, as hiredis sends it.
+std::size_t resp_size(const Argv& a) {
+  std::size_t n = 1 + std::to_string(a.size()).size() + 2;
+  for (const std::string& s : a) n += 1 + std::to_string(s.size()).size() + 2 + s.size() + 2;
+  return n;
+}
+
+// `key`'s value in a CLIENT LIST line ("" if absent).
+std::string client_field(const std::string& line, const std::string& key) {
+  std::istringstream words(line);
+  for (std::string w; words >> w;)
+    if (w.rfind(key + "=", 0) == 0) return w.substr(key.size() + 1);
+  return "";
+}
+
+// The server's CLIENT LIST line for the connection named `name` ("" if none).
+Task<std::string> client_line(Client& probe, std::string name) {
+  Reply r = co_await probe.command(argv("CLIENT", "LIST"));
+  std::istringstream lines(r.str);
+  for (std::string line; std::getline(lines, line);)
+    if (client_field(line, "name") == name) co_return line;
+  co_return "";
+}
+
 Task<void> outage_and_back() {
   auto ex = co_await asio::this_coro::executor;
   auto& harness = dine::test::Harness::get();
@@ -123,11 +168,27 @@ Task<void> outage_and_back() {
   EXPECT_EQ((co_await c.command(argv("PING"))).str, "PONG");
 
   // Commands in flight when the server goes away all fail with Unavailable.
+  const std::string name = "t-outage-blpops";
+  co_await c.command(argv("CLIENT", "SETNAME", name));
+  const Argv blpop = argv("BLPOP", "t:outage:never", "5");
   auto kinds = std::make_shared<std::vector<ErrorKind>>();
-  for (int i = 0; i < 5; ++i)
-    spawn_logged(ex, record_kind(c.command(argv("BLPOP", "t:outage:never", "5")), kinds), "blpop");
+  for (int i = 0; i < 5; ++i) spawn_logged(ex, record_kind(c.command(blpop), kinds), "blpop");
   EXPECT_TRUE(co_await co_eventually([&] { return c.figures().in_flight == 5; }, milliseconds(2000)));
-  co_await sleep_for(milliseconds(50));  // let the commands reach the server
+  // ...and they have reached the server: the five share one connection, so
+  // Redis runs the first and blocks the client on it (flags b, cmd=blpop) and
+  // the other four wait, whole, in its query buffer.
+  Client probe(ex, config("t-outage-probe"));
+  const std::string queued = std::to_string(4 * resp_size(blpop));
+  std::string line;
+  bool at_server = false;
+  for (Deadline end = deadline_in(milliseconds(2000)); !at_server && Clock::now() < end;) {
+    line = co_await client_line(probe, name);
+    at_server = client_field(line, "cmd") == "blpop" && client_field(line, "flags").find('b') != std::string::npos &&
+                client_field(line, "qbuf") == queued;
+    if (!at_server) co_await sleep_for(milliseconds(5));
+  }
+  EXPECT_TRUE(at_server) << "the BLPOPs' connection at the server: " << line;
+  if (!at_server) co_return;
   auto t0 = Clock::now();
   harness.redis_stop();
   EXPECT_TRUE(co_await co_eventually([&] { return kinds->size() == 5; }, milliseconds(1500)));

@@ -1,9 +1,11 @@
 // dine::redis::StreamConsumer against a real Redis: entries handled once and
 // acked, a dead consumer's entries claimed, poison entries dead-lettered,
-// transient failures retried and never dead-lettered, a prompt stop, Redis
-// going away under a consumer.
+// transient failures retried and never dead-lettered, other failures
+// dead-lettered after max_failures, a prompt stop, Redis going away under a
+// consumer.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <set>
 #include <stdexcept>
@@ -173,19 +175,22 @@ TEST(RedisStream, PoisonEntryIsDeadLetteredWithItsReasonAndAcked) {
   run([](auto) { return poison_dead_lettered(); });
 }
 
-// Fails `failures` times (a dependency down, then a bug), then succeeds.
+// Fails `failures` times, then succeeds: mostly a dependency down or slow
+// (odd deliveries Unavailable, even ones Timeout), but every `bug_every`-th
+// delivery a bug, which counts toward max_failures.
 struct Flaky {
   std::string target;
   int failures = 0;
+  int bug_every = 0;
   Seen seen;
 };
 
 Task<void> flaky(std::shared_ptr<Flaky> f, Entry e) {
   int n = ++f->seen.deliveries[e.id];
   if (e.id == f->target && n <= f->failures) {
-    if (n % 3 == 1) throw unavailable("payments_unavailable", "the payment service is unavailable");
-    if (n % 3 == 2) throw Error(ErrorKind::Timeout, "payments_timeout", "the payment service did not answer");
-    throw std::runtime_error("a bug");
+    if (n % f->bug_every == 0) throw std::runtime_error("a bug");
+    if (n % 2 == 1) throw unavailable("payments_unavailable", "the payment service is unavailable");
+    throw Error(ErrorKind::Timeout, "payments_timeout", "the payment service did not answer");
   }
   f->seen.entries.push_back(std::move(e));
   co_return;
@@ -196,12 +201,16 @@ Task<void> transient_never_dead() {
   Client c(ex, config("t-transient"));
   const std::string stream = fresh_key("t:transient"), group = "g";
   co_await ensure_group(c, stream, group);
+  // 12 failures against max_failures 3: 6 Unavailable, 4 Timeout and 2 bugs.
+  // Counting the transient ones would dead-letter it at its 3rd delivery.
   auto f = std::make_shared<Flaky>();
   f->failures = 12;
+  f->bug_every = 6;
   f->target = co_await produce(c, stream, "n", "0");
   std::string after = co_await produce(c, stream, "n", "1");
 
   ConsumerConfig cfg = consumer_config(stream, group, "c1");
+  cfg.max_failures = 3;
   cfg.claim_after = milliseconds(20);  // claims redeliver it too: still never dead
   cfg.claim_every = milliseconds(20);
   StreamConsumer consumer(ex, consumer_client("t-transient-c1"), cfg);
@@ -221,6 +230,79 @@ Task<void> transient_never_dead() {
 
 TEST(RedisStream, TransientFailureIsRetriedAndNeverDeadLettered) {
   run([](auto) { return transient_never_dead(); });
+}
+
+// Every delivery in order; entries of kind "internal" or "bug" always fail.
+struct Buggy {
+  std::vector<std::string> deliveries;
+  Seen seen;
+};
+
+Task<void> buggy(std::shared_ptr<Buggy> b, Entry e) {
+  b->deliveries.push_back(e.id);
+  ++b->seen.deliveries[e.id];
+  if (*e.field("kind") == "internal")
+    throw Error(ErrorKind::Internal, "menu_lookup_failed", "the menu lookup failed", "null item 7");
+  if (*e.field("kind") == "bug") throw std::logic_error("a bug in the handler");
+  b->seen.entries.push_back(std::move(e));
+  co_return;
+}
+
+Task<void> failing_entry_dead_lettered() {
+  auto ex = co_await asio::this_coro::executor;
+  Client c(ex, config("t-give-up"));
+  const std::string stream = fresh_key("t:give-up"), group = "g";
+  co_await ensure_group(c, stream, group);
+  std::string first = co_await produce(c, stream, "kind", "fine");
+  std::string internal = co_await produce(c, stream, "kind", "internal");
+  std::string bug = co_await produce(c, stream, "kind", "bug");
+  std::string last = co_await produce(c, stream, "kind", "fine");
+
+  metrics::Registry reg;
+  ConsumerConfig cfg = consumer_config(stream, group, "c1");
+  cfg.max_failures = 3;
+  cfg.metrics = &reg;
+  StreamConsumer consumer(ex, consumer_client("t-give-up-c1"), cfg);
+  auto b = std::make_shared<Buggy>();
+  Background running(ex, consumer.run([b](Entry e) { return buggy(b, std::move(e)); }));
+  EXPECT_TRUE(co_await co_eventually(
+      [&] { return consumer.figures().handled == 2 && consumer.figures().dead_lettered == 2; }, kLong));
+  EXPECT_EQ(b->seen.deliveries[internal], 3) << "dead-lettered at its max_failures-th failure, not before";
+  EXPECT_EQ(b->seen.deliveries[bug], 3) << "counted per entry";
+  EXPECT_EQ(consumer.figures().failed, 4u) << "the first two failures of each were left pending";
+  DINE_CO_ASSERT_EQ(b->seen.entries.size(), 2u);
+  EXPECT_EQ(b->seen.entries[0].id, first);
+  EXPECT_EQ(b->seen.entries[1].id, last) << "the entries after a failing one are handled once it is dead";
+  auto first_of = [&](const std::string& id) { return std::find(b->deliveries.begin(), b->deliveries.end(), id); };
+  auto last_of = [&](const std::string& id) {
+    return std::find(b->deliveries.rbegin(), b->deliveries.rend(), id).base() - 1;
+  };
+  EXPECT_GT(first_of(last), last_of(bug)) << "and only then: the failing entries hold up the ones after them";
+  EXPECT_GT(first_of(bug), last_of(internal));
+
+  Reply dead = co_await c.command(argv("XRANGE", stream + ":dead", "-", "+"));
+  std::vector<Entry> letters = parse_entries(dead);
+  DINE_CO_ASSERT_EQ(letters.size(), 2u);
+  EXPECT_EQ(*letters[0].field("kind"), "internal");
+  EXPECT_EQ(*letters[0].field("dead_code"), kTooManyFailures);
+  EXPECT_EQ(*letters[0].field("dead_reason"), "the menu lookup failed");
+  EXPECT_EQ(*letters[0].field("dead_group"), group);
+  EXPECT_EQ(*letters[0].field("dead_from_id"), internal);
+  EXPECT_EQ(*letters[1].field("kind"), "bug");
+  EXPECT_EQ(*letters[1].field("dead_code"), kTooManyFailures);
+  EXPECT_EQ(*letters[1].field("dead_reason"), "a bug in the handler");
+  EXPECT_EQ(*letters[1].field("dead_from_id"), bug);
+  EXPECT_TRUE((co_await pending_ids(c, stream, group)).empty()) << "the dead-lettered entries are acked";
+
+  metrics::Labels sg{{"stream", stream}, {"group", group}};
+  EXPECT_EQ(reg.counter("dine_stream_dead_lettered_total", "", sg).value(), 2u);
+  EXPECT_EQ(reg.counter("dine_stream_failed_total", "", sg).value(), 4u);
+  running.stop();
+  EXPECT_TRUE(co_await co_eventually([&] { return running.done(); }, kLong));
+}
+
+TEST(RedisStream, EntryThatAlwaysFailsIsDeadLetteredAfterMaxFailures) {
+  run([](auto) { return failing_entry_dead_lettered(); });
 }
 
 Task<void> stops_promptly() {
