@@ -225,6 +225,7 @@ DsnOptions DsnOptions::for_pools(const std::string& node_id, const Limits& l) {
   o.lock_timeout_ms = l.db_lock_timeout_ms;
   o.idle_in_tx_timeout_ms = l.db_idle_in_tx_timeout_ms;
   o.client_check_ms = 1000;
+  o.oltp_plans = true;
   return o;
 }
 
@@ -264,6 +265,8 @@ std::string Topology::dsn(const Node& pg, const std::string& database, const Dsn
   set("lock_timeout", o.lock_timeout_ms);
   set("idle_in_transaction_session_timeout", o.idle_in_tx_timeout_ms);
   set("client_connection_check_interval", o.client_check_ms);
+  if (o.oltp_plans)
+    options += fmt::format("{}-c plan_cache_mode=force_generic_plan -c enable_seqscan=off", options.empty() ? "" : " ");
   if (!options.empty()) dsn += " options=" + dsn_quote(options);
   if (!password.empty()) dsn += " password=" + dsn_quote(password);
   return dsn;

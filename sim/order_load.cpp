@@ -64,7 +64,7 @@ Task<void> one_order(Shared& s, ThreadTally& tally, http::Client& client, int k)
   // node only.
   const std::size_t pick = (static_cast<std::size_t>(k) * 0x9E3779B1u) >> 7;
   const Target& t = cfg.targets[pick % cfg.targets.size()];
-  std::mt19937 rng(static_cast<uint32_t>(k));
+  std::minstd_rand rng(static_cast<uint32_t>(k) + 1);  // cheap to seed: one per order
   json items = json::array();
   int n_items = 1 + static_cast<int>(rng() % 3);
   for (int i = 0; i < n_items; ++i)

@@ -234,11 +234,24 @@ db_stats() {  # prints "commits inserted updated deleted hit read"
   done
   echo "${tot[*]}"
 }
+# Buffer hits by relation (tables with their indexes, and the catalogs), summed
+# over the shards: where the buffer hits per order go.
+rel_stats() {  # prints "relation hits" lines
+  local s id port
+  for s in "${SHARDS[@]}"; do
+    read -r id port <<<"$s"
+    "$PSQL" -X -At -F' ' -h 127.0.0.1 -p "$port" -U dine -d order -c \
+      "SELECT relname, coalesce(heap_blks_hit,0) + coalesce(idx_blks_hit,0) + coalesce(toast_blks_hit,0)
+         FROM pg_statio_user_tables
+       UNION ALL SELECT 'catalogs', sum(coalesce(heap_blks_hit,0) + coalesce(idx_blks_hit,0)) FROM pg_statio_sys_tables"
+  done | awk '{t[$1] += $2} END {for (k in t) print k, t[k]}'
+}
 cpu_ticks() { awk '/^cpu / {print $2+$3+$4+$6+$7+$8, $5}' /proc/stat; }  # busy idle
 
 echo "dine sim orders: $ORDERS orders, $USERS users, -c $CONCURRENCY, through $NORDER order nodes"
 sleep 11  # the warm-up's counters: an idle backend reports them after 10 s
 read -r -a DB0 <<<"$(db_stats)"
+rel_stats >"$TMP/rel0"
 read -r BUSY0 IDLE0 <<<"$(cpu_ticks)"
 PERF_PID=
 if [[ ${PROFILE:-0} == 1 ]]; then
@@ -253,6 +266,30 @@ if [[ -n $PERF_PID ]]; then
   wait "$PERF_PID" 2>/dev/null || true
 fi
 read -r BUSY1 IDLE1 <<<"$(cpu_ticks)"
+# Group commit (core/pg/batcher.hpp): how many calls each write statement carried.
+BATCHING=$(python3 - "$TOPO" <<'PY'
+import json, re, sys, urllib.request
+topo = json.load(open(sys.argv[1]))
+tot = {"statements": 0.0, "items": 0.0, "alone": 0.0, "fallbacks": 0.0}
+for n in topo["nodes"]:
+    if n.get("role") != "order":
+        continue
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{n['port']}/metrics", timeout=5).read().decode()
+    except Exception:
+        continue
+    for line in text.splitlines():
+        m = re.match(r'dine_pg_batch_(statements|items|alone|fallbacks)_total\{[^}]*\} ([0-9.e+]+)', line)
+        if m:
+            tot[m.group(1)] += float(m.group(2))
+calls = tot["items"] + tot["alone"]
+if calls:
+    print(f"{tot['items'] / max(tot['statements'], 1):.1f} calls per batched statement, "
+          f"{100 * tot['alone'] / calls:.0f} % of writes alone, {int(tot['fallbacks'])} fallbacks")
+else:
+    print("no figures (write_batch = 1, or /metrics unreachable)")
+PY
+)
 # Backends report their counters when they end: stop the order nodes (their
 # pools' backends end with them) before reading. Nothing runs after this.
 mapfile -t ORDER_PIDS < <("$DINE" --topology "$TOPO" ps --json 2>/dev/null |
@@ -263,6 +300,7 @@ for pid in "${ORDER_PIDS[@]}"; do
 done
 sleep 1  # the servers' backends notice the closed connections
 read -r -a DB1 <<<"$(db_stats)"
+rel_stats >"$TMP/rel1"
 # A warm-up pays for the pools' first connections, so it underestimates: when
 # the run was much shorter than DURATION, size it again from its own rate.
 read -r SECS RATE < <(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["seconds"], r["orders_per_second"])' "$TMP/sim.json")
@@ -299,6 +337,10 @@ echo "  per paid order (pg_stat_database over the shards, the last run):"
 printf '    commits %s   rows inserted %s   updated %s   deleted %s   buffer hits %s   reads %s\n' \
   "$(per "${DB0[0]}" "${DB1[0]}")" "$(per "${DB0[1]}" "${DB1[1]}")" "$(per "${DB0[2]}" "${DB1[2]}")" \
   "$(per "${DB0[3]}" "${DB1[3]}")" "$(per "${DB0[4]}" "${DB1[4]}")" "$(per "${DB0[5]}" "${DB1[5]}")"
+printf '    buffer hits by relation:'
+awk -v n="$PAIDN" 'NR == FNR {a[$1] = $2; next} {printf " %s %.1f", $1, ($2 - a[$1]) / n}' "$TMP/rel0" "$TMP/rel1"
+echo
+echo "  group commit (order nodes' /metrics, warm-up included): $BATCHING"
 echo "  machine busy during the run: ${CPU_BUSY} % of $(nproc) cores"
 if [[ ${PROFILE:-0} == 1 ]]; then
   echo "  perf (cpu-clock, whole machine): share of samples by process"

@@ -106,7 +106,8 @@ struct Relay::Impl {
 
   Context ctx(std::string_view what) const { return Context::background(what, cfg.claim_for); }
 
-  // One claim-send-mark round; returns the rows claimed (sent or refused).
+  // One claim-send-mark round; returns the rows it claimed, or 0 when none
+  // was sent (nothing waiting, or refusals only: those are held back).
   Task<std::size_t> relay_batch() {
     Context c = ctx("relay");
     const int claim_s =
@@ -186,9 +187,9 @@ struct Relay::Impl {
       kLog.warn_limited("relay_refused", {{"outbox", cfg.name}, {"rows", std::to_string(refused.size())},
                                           {"error", errors.front()}});
     }
-    // Rows sent: a batch of refusals only is "nothing more to do now" (they
-    // are held back), so the relay waits instead of spinning on them.
-    co_return ok.size();
+    // A batch of refusals only is "nothing more to do now" (they are held
+    // back), so the relay waits instead of spinning on them.
+    co_return ok.empty() ? 0 : order.size();
   }
 
   template <class Rows, class Keep>
@@ -299,10 +300,15 @@ Task<void> Relay::run() {
     bool drained = false;
     try {
       s->woken = false;
-      // Drain what waits (rows written meanwhile join the next batch), but
-      // for a second at most, so housekeeping runs under a steady backlog too.
+      // Full batches go back to back (a backlog drains at full speed), for a
+      // second at most, so housekeeping runs under a steady backlog too. A
+      // batch that was not full took all there was: the relay then waits for
+      // the next wake and lingers, so under a steady stream of payments each
+      // cycle carries what gathered meanwhile (one claim and one mark for
+      // many rows) instead of claiming a row or two back to back.
       const Deadline until = deadline_in(milliseconds(1000));
-      while (!(drained = co_await s->relay_batch() == 0) && Clock::now() < until) {
+      while (!(drained = co_await s->relay_batch() < static_cast<std::size_t>(s->cfg.batch)) &&
+             Clock::now() < until) {
       }
       backoff = milliseconds(100);
     } catch (const boost::system::system_error& e) {

@@ -96,6 +96,7 @@ class Pool {
 
   PoolFigures figures() const;
   const PoolConfig& config() const { return cfg_; }
+  const asio::any_io_executor& executor() const { return ex_; }
   // The database answers again (the node's readiness probe saw it): an open
   // circuit lets its probe through now rather than after its backoff. Call on
   // the pool's executor.

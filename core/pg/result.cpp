@@ -14,7 +14,22 @@ Result::Result(pg_result* res) {
   if (res) res_ = std::shared_ptr<pg_result>(res, &PQclear);
 }
 
-int Result::rows() const { return res_ ? PQntuples(res_.get()) : 0; }
+int Result::rows() const {
+  if (rows_) return static_cast<int>(rows_->size());
+  return res_ ? PQntuples(res_.get()) : 0;
+}
+
+Result Result::subset(std::vector<int> rows) const {
+  for (int r : rows)
+    if (r < 0 || r >= this->rows()) throw std::out_of_range("result subset row out of range");
+  Result out;
+  out.res_ = res_;
+  std::vector<int> mapped;
+  mapped.reserve(rows.size());
+  for (int r : rows) mapped.push_back(physical(r));
+  out.rows_ = std::make_shared<const std::vector<int>>(std::move(mapped));
+  return out;
+}
 
 int Result::columns() const { return res_ ? PQnfields(res_.get()) : 0; }
 
@@ -37,13 +52,13 @@ bool Result::is_null(int row, int col) const {
   if (row < 0 || row >= rows() || col < 0 || col >= columns()) {
     throw std::out_of_range("result cell out of range");
   }
-  return PQgetisnull(res_.get(), row, col) != 0;
+  return PQgetisnull(res_.get(), physical(row), col) != 0;
 }
 
 std::string_view Result::text(int row, int col) const {
   if (is_null(row, col)) return {};
-  return {PQgetvalue(res_.get(), row, col),
-          static_cast<std::size_t>(PQgetlength(res_.get(), row, col))};
+  const int r = physical(row);
+  return {PQgetvalue(res_.get(), r, col), static_cast<std::size_t>(PQgetlength(res_.get(), r, col))};
 }
 
 std::optional<std::string> Result::opt(int row, std::string_view col) const {

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 struct pg_result;
 
@@ -26,8 +27,14 @@ class Result {
   int64_t affected() const;                            // PQcmdTuples as a number, 0 if none
   std::string_view command_tag() const;                // PQcmdStatus: "INSERT 0 1", "COMMIT", "ROLLBACK"
 
+  // The same result seen through some of its rows (a batch's rows of one
+  // item): row i of the subset is row rows[i] of this one. Shares the PGresult.
+  Result subset(std::vector<int> rows) const;
+
  private:
+  int physical(int row) const { return rows_ ? (*rows_)[static_cast<std::size_t>(row)] : row; }
   std::shared_ptr<pg_result> res_;
+  std::shared_ptr<const std::vector<int>> rows_;  // null: every row
 };
 
 }  // namespace dine::pg

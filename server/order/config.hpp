@@ -12,11 +12,18 @@ struct OrderConfig {
   int max_amount_cents = 10'000'000;  // an order above this is refused as absurd
   int max_items = 50;
   int max_qty = 99;
+  // Group commit: concurrent creates (and pays) of one shard on one worker go
+  // to the database as one statement of up to write_batch rows, at most
+  // write_batch_concurrency statements (creates and pays together) in flight
+  // per shard and worker (see core/pg/batcher.hpp).
+  // write_batch = 1 sends every call alone.
+  int write_batch = 32;
+  int write_batch_concurrency = 1;
   // The outbox relays (one per shard on each node that relays).
   bool relay = true;             // false: this node serves requests only; others relay its rows
   int relay_batch = 200;
   int relay_poll_ms = 1000;      // backstop poll when no payment woke the relay
-  int relay_linger_ms = 10;      // gather a busy shard's rows into one batch
+  int relay_linger_ms = 50;      // gather a busy shard's rows into one batch (adds up to this to an event's delay)
   int relay_claim_ms = 10000;    // a frozen relay's claim lapses after this
   int outbox_retention_s = 86400;  // sent rows are kept this long (redrive)
   int outbox_prune_every_s = 60;   // how often sent rows past the retention are deleted

@@ -24,6 +24,17 @@ inline constexpr pg::Statement kCreate{
     " ON CONFLICT (user_id, idempotency_key) DO NOTHING"
     " RETURNING order_id, status, amount_cents, request_hash, true AS created"};
 
+// kCreate for many orders at once (core/pg/batcher.hpp): each parameter is an
+// array of the orders' values. The key column is order_id.
+inline constexpr pg::Statement kCreateMany{
+    "order_create_many",
+    "INSERT INTO orders (order_id, user_id, store_id, items, amount_cents, coupon_id,"
+    "                    idempotency_key, request_hash)"
+    " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::jsonb[], $5::bigint[], $6::bigint[],"
+    "                      $7::text[], $8::text[])"
+    " ON CONFLICT (user_id, idempotency_key) DO NOTHING"
+    " RETURNING order_id, status, amount_cents, request_hash, true AS created"};
+
 // $1 user_id $2 key: the order an earlier call with this key created.
 inline constexpr pg::Statement kByKey{
     "order_by_key",
@@ -58,6 +69,28 @@ inline constexpr pg::Statement kPay{
     "      'at', to_char(paid_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))"
     "  FROM u RETURNING key)"
     " SELECT key AS order_id FROM o"};
+
+// kPay for many orders at once: $1 bigint[] order ids, $2 text[] payment ids.
+// The key column is order_id: one row per order moved to PAID. The
+// "order_id = ANY($1)" makes the primary key drive the update whatever the
+// table's statistics say: a plan made while the table was small (a join with
+// a sequential scan of orders) would otherwise be kept by the connection.
+inline constexpr pg::Statement kPayMany{
+    "order_pay_many",
+    "WITH v AS MATERIALIZED (SELECT * FROM unnest($1::bigint[], $2::text[]) AS v(order_id, payment_id)),"
+    " u AS ("
+    "  UPDATE orders o SET status = 'PAID', payment_id = v.payment_id, paid_at = now(), updated_at = now(),"
+    "                      version = o.version + 1"
+    "  FROM v WHERE o.order_id = ANY($1::bigint[]) AND o.order_id = v.order_id AND o.status = 'CREATED'"
+    "  RETURNING o.order_id, o.user_id, o.store_id, o.amount_cents, o.paid_at),"
+    " ob AS ("
+    "  INSERT INTO outbox (stream, event_type, key, payload)"
+    "  SELECT 'dine:orders', 'order.paid', order_id::text, jsonb_build_object("
+    "      'type', 'order.paid', 'order_id', order_id::text, 'user_id', user_id,"
+    "      'store_id', store_id, 'amount_cents', amount_cents,"
+    "      'at', to_char(paid_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))"
+    "  FROM u RETURNING key)"
+    " SELECT key AS order_id FROM ob"};
 
 // $1 order_id $2 pickup_code. PAID -> ACCEPTED; no row: not PAID (the caller reads it).
 inline constexpr pg::Statement kAccept{

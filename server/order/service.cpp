@@ -40,7 +40,26 @@ Error order_not_found(uint64_t id) {
 
 }  // namespace
 
-Task<pg::Result> OrderService::insert(Context ctx, pg::Pool& pool, const CreateOrder& req, uint64_t order_id) {
+OrderService::OrderService(pg::ShardedCluster& shards, ids::OrderIdGenerator& ids, const OrderConfig& cfg,
+                           PaidHook on_paid)
+    : shards_(shards), ids_(ids), cfg_(cfg), on_paid_(std::move(on_paid)) {
+  pg::BatcherConfig bc;
+  bc.max_batch = static_cast<std::size_t>(cfg.write_batch);
+  bc.concurrency = static_cast<std::size_t>(cfg.write_batch_concurrency);
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    // Creates and pays of a shard share their statements in flight: while
+    // one kind's statement runs, both kinds gather.
+    auto lane = std::make_shared<pg::BatchLane>(bc.concurrency);
+    creates_.push_back(std::make_unique<pg::Batcher>(
+        shards_.shard(i), pg::BatchStatement{sql::kCreate, sql::kCreateMany, 0, "order_id"}, bc, lane));
+    pays_.push_back(std::make_unique<pg::Batcher>(
+        shards_.shard(i), pg::BatchStatement{sql::kPay, sql::kPayMany, 0, "order_id"}, bc, lane));
+  }
+}
+
+OrderService::~OrderService() = default;
+
+Task<pg::Result> OrderService::insert(Context ctx, std::size_t shard, const CreateOrder& req, uint64_t order_id) {
   pg::Params p{std::to_string(order_id),
                std::to_string(req.user_id),
                std::to_string(req.store_id),
@@ -49,15 +68,16 @@ Task<pg::Result> OrderService::insert(Context ctx, pg::Pool& pool, const CreateO
                req.coupon_id ? std::optional<std::string>(std::to_string(*req.coupon_id)) : std::nullopt,
                req.idempotency_key,
                req.request_hash};
-  co_return co_await pool.execute(ctx, sql::kCreate, p);
+  co_return co_await creates_[shard]->execute(std::move(ctx), std::move(p));
 }
 
 Task<Outcome> OrderService::create(Context ctx, CreateOrder req) {
-  auto& pool = shards_.for_id(req.user_id);  // same shard as every id this user gets
+  const std::size_t shard = shards_.shard_of(req.user_id);  // same shard as every id this user gets
+  auto& pool = shards_.shard(shard);
   pg::Result r;
   for (int attempt = 1;; ++attempt) {
     try {
-      r = co_await insert(ctx, pool, req, ids_.next(req.user_id));
+      r = co_await insert(ctx, shard, req, ids_.next(req.user_id));
       break;
     } catch (const pg::SqlError& e) {
       // The key's conflict is handled by ON CONFLICT, so a unique violation
@@ -102,11 +122,12 @@ Task<Outcome> OrderService::list_for_user(Context ctx, uint64_t user_id, int lim
 }
 
 Task<Outcome> OrderService::pay(Context ctx, uint64_t order_id, std::string payment_id) {
-  auto& pool = shards_.for_id(order_id);
+  const std::size_t shard = shards_.shard_of(order_id);
+  auto& pool = shards_.shard(shard);
   pg::Params p{std::to_string(order_id), payment_id};
-  auto r = co_await pool.execute(ctx, sql::kPay, p);
+  auto r = co_await pays_[shard]->execute(ctx, std::move(p));
   if (r.rows() == 1) {
-    if (on_paid_) on_paid_(shards_.shard_of(order_id));
+    if (on_paid_) on_paid_(shard);
     co_return Outcome{200, {{"order_id", std::to_string(order_id)}, {"status", kPaid}}};
   }
   // Not CREATED: read it to tell a repeat from an illegal call.

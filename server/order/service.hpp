@@ -5,12 +5,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "core/async.hpp"
 #include "core/context.hpp"
 #include "core/ids.hpp"
+#include "core/pg/batcher.hpp"
 #include "core/pg/sharded.hpp"
 #include "server/order/config.hpp"
 #include "server/order/model.hpp"
@@ -28,8 +30,8 @@ class OrderService {
   // on_paid(shard) is told of every order this service moved to PAID, so the
   // shard's outbox relay can go at once.
   using PaidHook = std::function<void(std::size_t shard)>;
-  OrderService(pg::ShardedCluster& shards, ids::OrderIdGenerator& ids, const OrderConfig& cfg, PaidHook on_paid = {})
-      : shards_(shards), ids_(ids), cfg_(cfg), on_paid_(std::move(on_paid)) {}
+  OrderService(pg::ShardedCluster& shards, ids::OrderIdGenerator& ids, const OrderConfig& cfg, PaidHook on_paid = {});
+  ~OrderService();
 
   // Each call runs under the request's context: its id goes into the logs,
   // its deadline bounds every query.
@@ -42,8 +44,11 @@ class OrderService {
   const OrderConfig& config() const { return cfg_; }
 
  private:
-  Task<pg::Result> insert(Context ctx, pg::Pool& pool, const CreateOrder& req, uint64_t order_id);
+  Task<pg::Result> insert(Context ctx, std::size_t shard, const CreateOrder& req, uint64_t order_id);
   pg::ShardedCluster& shards_;
+  // Per shard: creates and pays go to the database in groups (group commit).
+  std::vector<std::unique_ptr<pg::Batcher>> creates_;
+  std::vector<std::unique_ptr<pg::Batcher>> pays_;
   ids::OrderIdGenerator& ids_;
   const OrderConfig& cfg_;
   PaidHook on_paid_;

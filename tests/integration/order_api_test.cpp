@@ -117,6 +117,42 @@ TEST_F(OrderApi, ConcurrentCreatesWithOneKeyMakeOneOrder) {
   EXPECT_EQ(rows_of_user(3, user), 1);
 }
 
+// Payments of one order race (on both nodes, so in one node's batch and across
+// nodes): one payment wins, a repeat of it is a no-op, every other is refused,
+// and one event is written. Payments of many orders at once each land.
+TEST_F(OrderApi, ConcurrentPaymentsChargeEachOrderOnce) {
+  uint64_t user = new_user(1);
+  std::string id = create_order(1, user);
+  ASSERT_FALSE(id.empty());
+  std::vector<Call> calls;
+  for (int i = 0; i < 12; ++i) calls.push_back(pay_call(1 + i % 2, id, "pay-" + std::to_string(i % 4)));
+  auto answers = call_many(calls, 12);
+  std::set<std::string> winners;
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    const auto& r = answers[i];
+    if (r.status == 200) {
+      winners.insert("pay-" + std::to_string(i % 4));
+    } else {
+      EXPECT_EQ(r.status, 409) << r;
+      EXPECT_EQ(r.error_code(), "already_paid") << r;
+    }
+  }
+  ASSERT_EQ(winners.size(), 1u) << "one payment id won";
+  EXPECT_EQ(get(1, "/v1/orders/" + id).j()["payment_id"], *winners.begin());
+  EXPECT_EQ(outbox_rows(id), 1);
+
+  std::vector<std::string> ids;
+  for (int i = 0; i < 24; ++i) ids.push_back(create_order(1 + i % 2, new_user(2)));
+  std::vector<Call> pays;
+  for (std::size_t i = 0; i < ids.size(); ++i) pays.push_back(pay_call(1 + static_cast<int>(i % 2), ids[i], "p-" + ids[i]));
+  auto paid = call_many(pays, 24);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ(paid[i].status, 200) << paid[i];
+    EXPECT_EQ(outbox_rows(ids[i]), 1);
+    EXPECT_EQ(get(2, "/v1/orders/" + ids[i]).j()["payment_id"], "p-" + ids[i]);
+  }
+}
+
 TEST_F(OrderApi, StateMachinePayThenAccept) {
   uint64_t user = new_user(2);
   std::string id = create_order(1, user);

@@ -121,7 +121,7 @@ TEST(Topology, DsnCarriesSessionLimitsAndTheResolvedAddress) {
   std::string d = t.dsn(t.node("pg-0"), "order", DsnOptions::for_pools("order-1", l));
   for (std::string part : {"application_name='order-1'", "statement_timeout=5500", "lock_timeout=2000",
                            "idle_in_transaction_session_timeout=10000", "client_connection_check_interval=1000",
-                           "connect_timeout=2", "keepalives=1", "dbname='order'"})
+                           "plan_cache_mode=force_generic_plan", "enable_seqscan=off", "connect_timeout=2", "keepalives=1", "dbname='order'"})
     EXPECT_NE(d.find(part), std::string::npos) << part << " not in " << d;
   Topology named = parse_topology(topo(), "t.json");
   named.nodes[0].host = "localhost";
