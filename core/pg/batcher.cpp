@@ -98,6 +98,12 @@ void BatchLane::release() {
 
 Task<void> BatchLane::run(std::shared_ptr<bool> alive) {
   while (*alive) {
+    if (linger_.count() > 0) {
+      asio::steady_timer t(ex_, linger_);
+      boost::system::error_code ec;
+      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (!*alive) break;
+    }
     Batcher* b = next_waiting();
     if (!b) break;
     std::vector<std::shared_ptr<Batcher::Item>> batch = b->take();
@@ -112,7 +118,7 @@ Task<void> BatchLane::run(std::shared_ptr<bool> alive) {
 Batcher::Batcher(Pool& pool, BatchStatement st, BatcherConfig cfg, std::shared_ptr<BatchLane> lane)
     : pool_(pool), st_(st), cfg_(cfg), lane_(std::move(lane)), in_(std::make_unique<Instruments>()) {
   if (cfg_.max_batch == 0) cfg_.max_batch = 1;
-  if (!lane_) lane_ = std::make_shared<BatchLane>(cfg_.concurrency);
+  if (!lane_) lane_ = std::make_shared<BatchLane>(cfg_.concurrency, cfg_.linger);
   if (!lane_->ex_) lane_->ex_ = pool.executor();
   lane_->members_.push_back(this);
   if (auto* m = pool.config().metrics) {

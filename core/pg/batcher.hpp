@@ -43,6 +43,7 @@ struct BatchStatement {
 struct BatcherConfig {
   std::size_t max_batch = 32;   // items per statement
   std::size_t concurrency = 1;  // statements in flight at once (on as many connections)
+  std::chrono::microseconds linger{0};  // see BatchLane
 };
 
 class Batcher;
@@ -53,7 +54,10 @@ class Batcher;
 // with calls waiting, in turn. Lives on the pool's executor, like them.
 class BatchLane {
  public:
-  explicit BatchLane(std::size_t concurrency) : concurrency_(concurrency == 0 ? 1 : concurrency) {}
+  // linger: before each statement that carries queued calls, wait this long
+  // for more to join (0: none). Calls that find the lane free never wait.
+  explicit BatchLane(std::size_t concurrency, std::chrono::microseconds linger = {})
+      : concurrency_(concurrency == 0 ? 1 : concurrency), linger_(linger) {}
   BatchLane(const BatchLane&) = delete;
   BatchLane& operator=(const BatchLane&) = delete;
 
@@ -65,6 +69,7 @@ class BatchLane {
   void release();           // a lone call is done with its slot
   Task<void> run(std::shared_ptr<bool> alive);
   std::size_t concurrency_;
+  std::chrono::microseconds linger_;
   std::size_t running_ = 0;
   std::vector<Batcher*> members_;
   std::size_t turn_ = 0;

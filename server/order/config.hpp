@@ -19,6 +19,7 @@ struct OrderConfig {
   // write_batch = 1 sends every call alone.
   int write_batch = 32;
   int write_batch_concurrency = 1;
+  int write_batch_linger_us = 2000;  // a statement of queued calls waits this long for more
   // The outbox relays (one per shard on each node that relays).
   bool relay = true;             // false: this node serves requests only; others relay its rows
   int relay_batch = 200;

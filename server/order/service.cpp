@@ -46,10 +46,11 @@ OrderService::OrderService(pg::ShardedCluster& shards, ids::OrderIdGenerator& id
   pg::BatcherConfig bc;
   bc.max_batch = static_cast<std::size_t>(cfg.write_batch);
   bc.concurrency = static_cast<std::size_t>(cfg.write_batch_concurrency);
+  bc.linger = std::chrono::microseconds(cfg.write_batch_linger_us);
   for (std::size_t i = 0; i < shards_.size(); ++i) {
     // Creates and pays of a shard share their statements in flight: while
     // one kind's statement runs, both kinds gather.
-    auto lane = std::make_shared<pg::BatchLane>(bc.concurrency);
+    auto lane = std::make_shared<pg::BatchLane>(bc.concurrency, bc.linger);
     creates_.push_back(std::make_unique<pg::Batcher>(
         shards_.shard(i), pg::BatchStatement{sql::kCreate, sql::kCreateMany, 0, "order_id"}, bc, lane));
     pays_.push_back(std::make_unique<pg::Batcher>(

@@ -24,8 +24,8 @@ constexpr Statement kBumpOne{"bt_bump", "UPDATE bt_counter SET n = n + 1 WHERE i
 constexpr Statement kBumpMany{"bt_bump_many",
                               "UPDATE bt_counter c SET n = c.n + 1 FROM unnest($1::bigint[]) AS v(id)"
                               " WHERE c.id = v.id RETURNING c.id, c.n"};
-constexpr Statement kSlowOne{"bt_slow", "SELECT $1::bigint AS id, pg_sleep(0.4)"};
-constexpr Statement kSlowMany{"bt_slow_many", "SELECT id, pg_sleep(0.4) FROM unnest($1::bigint[]) AS v(id)"};
+constexpr Statement kSlowOne{"bt_slow", "SELECT $1::bigint AS id, pg_sleep(1.5)"};
+constexpr Statement kSlowMany{"bt_slow_many", "SELECT id, pg_sleep(1.5) FROM unnest($1::bigint[]) AS v(id)"};
 
 PoolConfig config() {
   PoolConfig cfg;
@@ -182,7 +182,7 @@ Task<void> out_of_time() {
   const auto start = Clock::now();
   co_await insert(&rows, 3000, std::string("late"), &late, milliseconds(100));
   EXPECT_EQ(late.error, "db_timeout");
-  EXPECT_LT(Clock::now() - start, milliseconds(350));  // not held until the slow one ends
+  EXPECT_LT(Clock::now() - start, milliseconds(1200));  // not held until the slow one (1.5 s) ends
   EXPECT_TRUE(co_await dine::test::co_eventually([&] { return slow_done; }, milliseconds(5000)));
   slow_f.get();
   Outcome next;
@@ -195,6 +195,38 @@ Task<void> out_of_time() {
   EXPECT_EQ(n.int64(0, "n"), 0);
 }
 
+// With a linger, calls that queue behind a running statement wait for more to
+// join and go as one statement; a call that finds the lane free never waits.
+Task<void> linger() {
+  co_await fresh_tables();
+  auto ex = co_await asio::this_coro::executor;
+  Pool pool(ex, config());
+  Batcher b(pool, {kInsertOne, kInsertMany, 0, "id"},
+            {.max_batch = 32, .concurrency = 1, .linger = std::chrono::microseconds(2'000'000)});
+  Outcome first;
+  auto start = Clock::now();
+  co_await insert(&b, 4000, std::string("alone"), &first, milliseconds(5000));
+  EXPECT_EQ(first.error, "");
+  EXPECT_LT(Clock::now() - start, milliseconds(1500)) << "a call on a free lane went at once, not after the 2 s linger";
+  EXPECT_EQ(b.figures().alone, 1u);
+
+  // One call takes the free lane; the ten after it queue, linger, and share one statement.
+  std::vector<Outcome> outs(11);
+  std::vector<std::future<void>> all;
+  for (int i = 0; i < 11; ++i)
+    all.push_back(asio::co_spawn(ex, insert(&b, 4100 + i, "l-" + std::to_string(i), &outs[i], milliseconds(5000)),
+                                 asio::use_future));
+  EXPECT_TRUE(co_await dine::test::co_eventually([&] {
+    for (auto& f : all)
+      if (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return false;
+    return true;
+  }, milliseconds(10000)));
+  for (int i = 0; i < 11; ++i) EXPECT_EQ(outs[i].v, "l-" + std::to_string(i)) << outs[i].error;
+  EXPECT_EQ(b.figures().alone, 2u);
+  EXPECT_EQ(b.figures().statements, 1u);
+  EXPECT_EQ(b.figures().items, 10u);
+}
+
 TEST(PgBatcher, ArrayLiteralQuotesEveryValue) {
   std::optional<std::string> a = "x", b = "say \"hi\"", c = "a\\b", d = std::nullopt, e = "";
   EXPECT_EQ(Batcher::array_literal({&a, &b, &c, &d, &e}), R"({"x","say \"hi\"","a\\b",NULL,""})");
@@ -204,6 +236,7 @@ TEST(PgBatcher, ArrayLiteralQuotesEveryValue) {
 TEST(PgBatcher, ConcurrentCallsShareStatementsAndEachGetsItsRow) { run([](auto) { return coalesces(); }); }
 TEST(PgBatcher, CallsWithOneKeyNeverShareAStatement) { run([](auto) { return same_key(); }); }
 TEST(PgBatcher, ARowThatBreaksARuleFailsAloneTheOthersCommit) { run([](auto) { return bad_row(); }); }
+TEST(PgBatcher, LingerGathersQueuedCallsButNeverDelaysALoneOne) { run([](auto) { return linger(); }); }
 TEST(PgBatcher, ACallerOutOfTimeGetsDbTimeoutAndTheLaneServesOn) { run([](auto) { return out_of_time(); }); }
 
 }  // namespace
