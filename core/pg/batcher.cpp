@@ -1,5 +1,6 @@
 #include "core/pg/batcher.hpp"
 
+#include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -87,28 +88,50 @@ void BatchLane::start_runner() {
   spawn_logged(ex_, run(alive_), "pg batch lane");
 }
 
+bool BatchLane::any_waiting() const {
+  for (const Batcher* b : members_)
+    if (!b->queue_.empty()) return true;
+  return false;
+}
+
 void BatchLane::release() {
-  if (next_waiting() == nullptr) {
-    --running_;
-    return;
-  }
   --running_;
-  start_runner();  // the calls that gathered meanwhile take the slot on
+  if (any_waiting()) start_runner();  // the calls that gathered meanwhile take the slot on
 }
 
 Task<void> BatchLane::run(std::shared_ptr<bool> alive) {
+  bool linger = linger_.count() > 0;
   while (*alive) {
-    if (linger_.count() > 0) {
-      asio::steady_timer t(ex_, linger_);
-      boost::system::error_code ec;
-      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      if (!*alive) break;
+    // Wait for more calls to join, unless a full batch waits already.
+    if (linger) {
+      std::size_t queued = 0, full = 0;
+      for (const Batcher* b : members_) {
+        queued = std::max(queued, b->queue_.size());
+        full = std::max(full, b->cfg_.max_batch);
+      }
+      if (queued < full) {
+        asio::steady_timer t(ex_, linger_);
+        boost::system::error_code ec;
+        co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (!*alive) break;
+      }
     }
     Batcher* b = next_waiting();
     if (!b) break;
     std::vector<std::shared_ptr<Batcher::Item>> batch = b->take();
-    if (batch.empty()) continue;  // only callers that gave up: next_waiting looks again
-    co_await b->run_batch(std::move(batch));  // b may be gone after it: not touched again
+    if (batch.empty()) {  // only callers that gave up: look again, without lingering again
+      linger = false;
+      continue;
+    }
+    linger = linger_.count() > 0;
+    std::vector<std::shared_ptr<Batcher::Item>> held = batch;
+    try {
+      co_await b->run_batch(std::move(batch));  // b may be gone after it: not touched again
+    } catch (...) {
+      // A bug, not the database: no caller waits out its deadline for it.
+      for (auto& item : held)
+        if (!item->done) item->fail(std::current_exception());
+    }
   }
   if (*alive) --running_;
 }
@@ -172,9 +195,20 @@ Task<Result> Batcher::execute(Context ctx, Params params) {
     throw caller_out_of_time(pool_.config().name(), "before joining");
   if (st_.key_param >= params.size() || !params[st_.key_param])
     throw std::invalid_argument("pg::Batcher: the key parameter of " + std::string(st_.one.name) + " is missing");
+  if (params_ == 0) params_ = params.size();
+  if (params.size() != params_)
+    throw std::invalid_argument("pg::Batcher: " + std::string(st_.one.name) + " takes " + std::to_string(params_) +
+                                " parameters, not " + std::to_string(params.size()));
 
-  // Nothing waiting and a runner free: go now, alone (no added latency).
-  if (lane_->has_slot() && queue_.empty()) {
+  if (cfg_.max_batch == 1) {  // batching off
+    ++figures_.alone;
+    if (in_->alone) in_->alone->inc();
+    const Statement one = st_.one;
+    co_return co_await pool_.execute(std::move(ctx), one, std::move(params));
+  }
+
+  // Nothing waiting on the lane and a slot free: go now, alone (no added latency).
+  if (lane_->has_slot() && !lane_->any_waiting()) {
     ++lane_->running_;
     ++figures_.alone;
     if (in_->alone) in_->alone->inc();
@@ -191,8 +225,12 @@ Task<Result> Batcher::execute(Context ctx, Params params) {
   item->timer.expires_at(ctx.deadline);
   queue_.push_back(item);
   if (lane_->has_slot()) lane_->start_runner();
-  boost::system::error_code ec;
-  co_await item->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  // (A runner started just now may have run to the end already: an item
+  // failed fast, say with the circuit open, before this waits.)
+  if (!item->done) {
+    boost::system::error_code ec;
+    co_await item->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
   if (item->done) {
     if (item->error) std::rethrow_exception(item->error);
     co_return std::move(item->result);
@@ -243,16 +281,22 @@ Task<void> Batcher::run_batch(std::vector<std::shared_ptr<Item>> batch) {
     co_return;
   }
 
+  // Key order: two batches that touch the same rows lock them in one order.
+  std::sort(batch.begin(), batch.end(), [&st](const auto& a, const auto& b) {
+    const std::string& ka = *a->params[st.key_param];
+    const std::string& kb = *b->params[st.key_param];
+    return ka.size() != kb.size() ? ka.size() < kb.size() : ka < kb;  // numeric order for decimal keys
+  });
   Context bctx;
   bctx.request_id = batch.front()->ctx.request_id;  // the logs name one caller of the batch
   bctx.deadline = batch.front()->ctx.deadline;
   for (const auto& item : batch) bctx.deadline = std::max(bctx.deadline, item->ctx.deadline);
-  const std::size_t n = batch.front()->params.size();
+  const std::size_t n = batch.front()->params.size();  // every call has as many (execute checks)
   Params arrays;
   arrays.reserve(n);
   std::vector<const std::optional<std::string>*> column(batch.size());
   for (std::size_t j = 0; j < n; ++j) {
-    for (std::size_t i = 0; i < batch.size(); ++i) column[i] = &batch[i]->params.at(j);
+    for (std::size_t i = 0; i < batch.size(); ++i) column[i] = &batch[i]->params[j];
     arrays.emplace_back(array_literal(column));
   }
   ++figures_.statements;
@@ -262,10 +306,38 @@ Task<void> Batcher::run_batch(std::vector<std::shared_ptr<Item>> batch) {
     in.items->inc(batch.size());
   }
 
+  Result r;
   bool fall_back = false;
   try {
-    Result r = co_await pool.execute(bctx, st.many, std::move(arrays));
-    const int kc = r.column(st.key_column);
+    r = co_await pool.execute(bctx, st.many, std::move(arrays));
+  } catch (const SqlError& e) {
+    // A value or a constraint one call broke (nothing was committed): each
+    // runs alone for its own answer. Anything else (the server shutting
+    // down, out of resources, cancelling, conflicts past their retries) is
+    // every call's answer: running them one by one would only add load.
+    const std::string_view cls = std::string_view(e.sqlstate()).substr(0, 2);
+    if (cls == "22" || cls == "23") {
+      fall_back = true;
+    } else {
+      for (auto& item : batch) item->fail(std::current_exception());
+      co_return;
+    }
+  } catch (...) {
+    for (auto& item : batch) item->fail(std::current_exception());
+    co_return;
+  }
+
+  if (!fall_back) {  // committed: each call gets the rows of its key
+    int kc = -1;
+    try {
+      kc = r.column(st.key_column);
+    } catch (const std::exception&) {
+      auto bug = std::make_exception_ptr(Error(ErrorKind::Internal, "db_error", "internal error",
+                                               "statement " + std::string(st.many.name) + " returns no column " +
+                                                   std::string(st.key_column)));
+      for (auto& item : batch) item->fail(bug);
+      co_return;
+    }
     std::unordered_map<std::string_view, std::vector<int>> rows;
     for (int row = 0; row < r.rows(); ++row) rows[r.text(row, kc)].push_back(row);
     for (auto& item : batch) {
@@ -273,22 +345,21 @@ Task<void> Batcher::run_batch(std::vector<std::shared_ptr<Item>> batch) {
       item->complete(r.subset(found == rows.end() ? std::vector<int>{} : std::move(found->second)));
     }
     co_return;
-  } catch (const SqlError&) {
-    fall_back = true;  // one item's row broke a rule (nothing was committed): each runs alone
-  } catch (...) {
-    for (auto& item : batch) item->fail(std::current_exception());
-    co_return;
   }
-  if (fall_back) {
-    if (*alive) ++figures_.fallbacks;
-    if (in.fallbacks) in.fallbacks->inc();
-    for (auto& item : batch) {
-      if (item->gone) continue;
-      try {
-        item->complete(co_await pool.execute(item->ctx, st.one, item->params));
-      } catch (...) {
-        item->fail(std::current_exception());
-      }
+
+  if (*alive) ++figures_.fallbacks;
+  if (in.fallbacks) in.fallbacks->inc();
+  for (auto& item : batch) {
+    if (item->gone) continue;
+    if (!*alive) {  // shut down meanwhile: the pool may be gone too
+      item->fail(std::make_exception_ptr(
+          Error(ErrorKind::Unavailable, "db_unavailable", "the database is unavailable", "batcher shut down")));
+      continue;
+    }
+    try {
+      item->complete(co_await pool.execute(item->ctx, st.one, item->params));
+    } catch (...) {
+      item->fail(std::current_exception());
     }
   }
 }

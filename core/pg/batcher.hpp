@@ -15,9 +15,12 @@
 // The set-based statement takes, for each parameter of the single one, an
 // array of the items' values ($1 = every item's first parameter, ...) and must
 // return the key in `key_column` on each row it returns. When it fails with a
-// SQL error (a constraint one item broke), every item runs alone, so each gets
-// its own answer; any other failure (the database down, its deadline) is every
-// item's answer.
+// SQL error of class 22 or 23 (a value or a constraint one item broke), every
+// item runs alone, so each gets its own answer; any other failure (the
+// database down, overloaded or cancelling, its deadline) is every item's
+// answer. Items go in key order, so two batches lock rows in one order.
+// max_batch = 1 turns batching off: every call runs alone, at once, on the
+// pool, with no lane.
 //
 // Like the pool, a batcher lives on the pool's executor (one worker thread):
 // no locks.
@@ -65,6 +68,7 @@ class BatchLane {
   friend class Batcher;
   bool has_slot() const { return running_ < concurrency_; }
   Batcher* next_waiting();  // the next member, in turn, with calls queued
+  bool any_waiting() const;
   void start_runner();      // takes a slot and runs batches while calls wait
   void release();           // a lone call is done with its slot
   Task<void> run(std::shared_ptr<bool> alive);
@@ -113,6 +117,7 @@ class Batcher {
   BatcherConfig cfg_;
   std::deque<std::shared_ptr<Item>> queue_;
   std::shared_ptr<BatchLane> lane_;
+  std::size_t params_ = 0;  // parameters per call, from the first call
   Figures figures_;
   std::unique_ptr<Instruments> in_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
