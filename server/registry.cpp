@@ -4,14 +4,16 @@
 
 #include <fmt/format.h>
 
+#include "server/member/role.hpp"
 #include "server/order/role.hpp"
 #include "server/testkit/role.hpp"
 
 namespace dine::server {
 namespace {
 
-const std::array<const runtime::RoleDescriptor*, 2>& all() {
-  static const std::array<const runtime::RoleDescriptor*, 2> kRoles = {
+const std::array<const runtime::RoleDescriptor*, 3>& all() {
+  static const std::array<const runtime::RoleDescriptor*, 3> kRoles = {
+      &member::role(),
       &order::role(),
       &testkit::role(),  // hidden; `dine serve` runs it only with DINE_TEST_ROLES=1
   };

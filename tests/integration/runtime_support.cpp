@@ -83,7 +83,7 @@ Kit::Kit() {
   };
   json nodes = json::array();
   nodes.push_back({{"id", "pg-testkit"}, {"kind", "postgres"}, {"host", pg.host}, {"port", pg.port},
-                   {"user", pg.user}, {"databases", {"testkit"}}});
+                   {"user", pg.user}, {"databases", {"testkit", "member"}}});
   nodes.push_back({{"id", "redis-testkit"}, {"kind", "redis"}, {"host", redis.host}, {"port", redis.port}});
   int node_id = 0;
   auto add = [&](const std::string& id, json extra) {
@@ -100,6 +100,9 @@ Kit::Kit() {
   add("tk-wedge", json::object());
   add("tk-flaky", json::object());
   add("tk-ready", json::object());
+  // A member node on the same PostgreSQL (database "member"): runtime_member_test.
+  nodes.push_back({{"id", "mb-1"}, {"kind", "dine"}, {"role", "member"}, {"host", "127.0.0.1"}, {"port", port()},
+                   {"node_id", ++node_id}, {"uses", {{"db", {"pg-testkit"}}}}});
   doc_ = {{"name", fmt::format("runtime-test-{}", getpid())},
           {"secret", "dine-test-secret-0123456789abcdef"},
           {"roles", {{"testkit", {{"greeting", "hello from the section"}, {"fail_first_n", kFailFirstN}}}}},
@@ -130,7 +133,7 @@ Env serve_env(const Env& extra) {
 }
 
 std::vector<std::string> serve_argv(const std::string& node, const std::string& topology, int threads) {
-  return {Harness::dine_binary(), "--topology", topology, "serve", "testkit", "--node", node,
+  return {Harness::dine_binary(), "--topology", topology, "serve", Kit::get().topo().node(node).role, "--node", node,
           "--threads", std::to_string(threads)};
 }
 
@@ -220,9 +223,11 @@ std::ostream& operator<<(std::ostream& os, const Resp& r) {
   return os << "HTTP " << r.status << " in " << r.took.count() << " ms: " << r.body << r.error;
 }
 
-Resp call(int port, std::string method, std::string target, http::Headers headers, milliseconds timeout) {
+Resp call(int port, std::string method, std::string target, http::Headers headers, milliseconds timeout,
+          std::string body) {
   http::ClientRequest req;
   req.method = std::move(method);
+  req.body = std::move(body);
   req.port = port;
   req.target = std::move(target);
   req.headers = std::move(headers);

@@ -116,7 +116,11 @@ std::ostream& operator<<(std::ostream& os, const Resp& r);
 
 // A fresh connection per call (so SO_REUSEPORT picks a worker anew), no retries.
 Resp call(int port, std::string method, std::string target, http::Headers headers = {},
-          milliseconds timeout = milliseconds(10000));
+          milliseconds timeout = milliseconds(10000), std::string body = {});
+inline Resp post_json(int port, std::string target, std::string body) {
+  return call(port, "POST", std::move(target), {{"Content-Type", "application/json"}}, milliseconds(10000),
+              std::move(body));
+}
 inline Resp get(int port, std::string target, milliseconds timeout = milliseconds(10000)) {
   return call(port, "GET", std::move(target), {}, timeout);
 }
