@@ -67,6 +67,15 @@ Task<void> insert(Batcher* b, int64_t id, std::optional<std::string> v, Outcome*
   }
 }
 
+// Waits (on the loop) until every future is ready, at most 10 s.
+Task<bool> all_ready(std::vector<std::future<void>>& all) {
+  co_return co_await dine::test::co_eventually([&] {
+    for (auto& f : all)
+      if (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return false;
+    return true;
+  }, milliseconds(10000));
+}
+
 // Many concurrent callers: fewer statements than calls, every caller its row.
 Task<void> coalesces() {
   co_await fresh_tables();
@@ -83,11 +92,7 @@ Task<void> coalesces() {
     all.push_back(asio::co_spawn(
         ex, insert(&b, 1000 + i, tricky[static_cast<std::size_t>(i) % tricky.size()], &outs[i], milliseconds(5000)),
         asio::use_future));
-  EXPECT_TRUE(co_await dine::test::co_eventually([&] {
-    for (auto& f : all)
-      if (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return false;
-    return true;
-  }, milliseconds(10000)));
+  EXPECT_TRUE(co_await all_ready(all));
   for (int i = 0; i < kCalls; ++i) {
     SCOPED_TRACE(i);
     EXPECT_EQ(outs[i].error, "");
@@ -140,11 +145,7 @@ Task<void> bad_row() {
     std::optional<std::string> v = i == 5 ? "bad" : "ok-" + std::to_string(i);
     all.push_back(asio::co_spawn(ex, insert(&b, 2000 + i, v, &outs[i], milliseconds(5000)), asio::use_future));
   }
-  EXPECT_TRUE(co_await dine::test::co_eventually([&] {
-    for (auto& f : all)
-      if (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return false;
-    return true;
-  }, milliseconds(10000)));
+  EXPECT_TRUE(co_await all_ready(all));
   for (int i = 0; i < 10; ++i) {
     SCOPED_TRACE(i);
     if (i == 5) {
@@ -225,11 +226,7 @@ Task<void> linger() {
     return all[0].wait_for(std::chrono::seconds(0)) == std::future_status::ready;
   }, milliseconds(5000)));
   for (int i = 2; i < 10; ++i) spawn(i);
-  EXPECT_TRUE(co_await dine::test::co_eventually([&] {
-    for (auto& f : all)
-      if (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return false;
-    return true;
-  }, milliseconds(10000)));
+  EXPECT_TRUE(co_await all_ready(all));
   for (int i = 0; i < 10; ++i) EXPECT_EQ(outs[i].v, "l-" + std::to_string(i)) << outs[i].error;
   EXPECT_EQ(b.figures().alone, 2u);  // the first call and A
   EXPECT_EQ(b.figures().statements, 1u);
@@ -251,11 +248,7 @@ Task<void> no_fallback() {
   std::vector<std::future<void>> all;
   for (int i = 0; i < 8; ++i)
     all.push_back(asio::co_spawn(ex, insert(&b, 5000 + i, "x", &outs[i], milliseconds(5000)), asio::use_future));
-  EXPECT_TRUE(co_await dine::test::co_eventually([&] {
-    for (auto& f : all)
-      if (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return false;
-    return true;
-  }, milliseconds(10000)));
+  EXPECT_TRUE(co_await all_ready(all));
   EXPECT_EQ(outs[0].error, "");  // the first went alone, as the single-row statement
   for (int i = 1; i < 8; ++i) EXPECT_EQ(outs[i].error, "42P01") << i;
   EXPECT_EQ(b.figures().statements, 1u);
