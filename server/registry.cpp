@@ -6,15 +6,17 @@
 
 #include "server/member/role.hpp"
 #include "server/order/role.hpp"
+#include "server/store/role.hpp"
 #include "server/testkit/role.hpp"
 
 namespace dine::server {
 namespace {
 
-const std::array<const runtime::RoleDescriptor*, 3>& all() {
-  static const std::array<const runtime::RoleDescriptor*, 3> kRoles = {
+const std::array<const runtime::RoleDescriptor*, 4>& all() {
+  static const std::array<const runtime::RoleDescriptor*, 4> kRoles = {
       &member::role(),
       &order::role(),
+      &store::role(),
       &testkit::role(),  // hidden; `dine serve` runs it only with DINE_TEST_ROLES=1
   };
   return kRoles;

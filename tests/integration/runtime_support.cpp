@@ -83,7 +83,7 @@ Kit::Kit() {
   };
   json nodes = json::array();
   nodes.push_back({{"id", "pg-testkit"}, {"kind", "postgres"}, {"host", pg.host}, {"port", pg.port},
-                   {"user", pg.user}, {"databases", {"testkit", "member"}}});
+                   {"user", pg.user}, {"databases", {"testkit", "member", "store"}}});
   nodes.push_back({{"id", "redis-testkit"}, {"kind", "redis"}, {"host", redis.host}, {"port", redis.port}});
   int node_id = 0;
   auto add = [&](const std::string& id, json extra) {
@@ -102,6 +102,9 @@ Kit::Kit() {
   add("tk-ready", json::object());
   // A member node on the same PostgreSQL (database "member"): runtime_member_test.
   nodes.push_back({{"id", "mb-1"}, {"kind", "dine"}, {"role", "member"}, {"host", "127.0.0.1"}, {"port", port()},
+                   {"node_id", ++node_id}, {"uses", {{"db", {"pg-testkit"}}}}});
+  // A store node likewise (database "store"): runtime_store_test.
+  nodes.push_back({{"id", "st-1"}, {"kind", "dine"}, {"role", "store"}, {"host", "127.0.0.1"}, {"port", port()},
                    {"node_id", ++node_id}, {"uses", {{"db", {"pg-testkit"}}}}});
   doc_ = {{"name", fmt::format("runtime-test-{}", getpid())},
           {"secret", "dine-test-secret-0123456789abcdef"},
