@@ -92,6 +92,24 @@ inline constexpr pg::Statement kPayMany{
     "  FROM u RETURNING key)"
     " SELECT key AS order_id FROM ob"};
 
+// $1 order_id $2 reason ("user", "expired"). CREATED -> CANCELLED and the
+// order.cancelled outbox row (its coupon, if any, goes back: the coupon role
+// consumes it) in one statement. No row: not CREATED (the caller reads it).
+inline constexpr pg::Statement kCancel{
+    "order_cancel",
+    "WITH u AS ("
+    "  UPDATE orders SET status = 'CANCELLED', updated_at = now(), version = version + 1"
+    "  WHERE order_id = $1 AND status = 'CREATED'"
+    "  RETURNING order_id, user_id, store_id, amount_cents, coupon_id, updated_at),"
+    " o AS ("
+    "  INSERT INTO outbox (stream, event_type, key, payload)"
+    "  SELECT 'dine:orders', 'order.cancelled', order_id::text, jsonb_build_object("
+    "      'type', 'order.cancelled', 'order_id', order_id::text, 'user_id', user_id,"
+    "      'store_id', store_id, 'amount_cents', amount_cents, 'coupon_id', coupon_id, 'reason', $2::text,"
+    "      'at', to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))"
+    "  FROM u RETURNING key)"
+    " SELECT key AS order_id FROM o"};
+
 // $1 order_id $2 pickup_code. PAID -> ACCEPTED; no row: not PAID (the caller reads it).
 inline constexpr pg::Statement kAccept{
     "order_accept",

@@ -41,6 +41,9 @@ void add_routes(http::Router& router, std::shared_ptr<OrderService> svc) {
     auto id = parse_order_id(req.param("order_id"));
     co_return respond(co_await svc->pay(req.ctx, id, parse_payment_id(req.body)));
   });
+  router.post("/v1/orders/{order_id}/cancel", [svc](http::Request& req) -> Task<http::Response> {
+    co_return respond(co_await svc->cancel(req.ctx, parse_order_id(req.param("order_id"))));
+  });
   router.post("/v1/orders/{order_id}/accepted", [svc](http::Request& req) -> Task<http::Response> {
     auto id = parse_order_id(req.param("order_id"));
     co_return respond(co_await svc->accept(req.ctx, id, parse_pickup_code(req.body)));

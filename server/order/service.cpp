@@ -146,6 +146,26 @@ Task<Outcome> OrderService::pay(Context ctx, uint64_t order_id, std::string paym
   co_return Outcome{200, {{"order_id", std::to_string(order_id)}, {"status", status}}, true};
 }
 
+Task<Outcome> OrderService::cancel(Context ctx, uint64_t order_id) {
+  const std::size_t shard = shards_.shard_of(order_id);
+  auto& pool = shards_.shard(shard);
+  pg::Params p{std::to_string(order_id), std::string("user")};
+  auto r = co_await pool.execute(ctx, sql::kCancel, p);
+  json body = {{"order_id", std::to_string(order_id)}, {"status", kCancelled}};
+  if (r.rows() == 1) {
+    if (on_paid_) on_paid_(shard);  // the relay sends order.cancelled at once too
+    co_return Outcome{200, body};
+  }
+  pg::Params id{std::to_string(order_id)};
+  auto cur = co_await pool.execute(ctx, sql::kGet, id);
+  if (cur.rows() == 0) throw order_not_found(order_id);
+  std::string status(cur.text(0, "status"));
+  if (status == kCancelled) co_return Outcome{200, body, true};
+  if (status == kCreated)  // a concurrent transition rolled back meanwhile: let the client retry
+    throw Error(ErrorKind::Unavailable, "retry", "the cancel raced with another change; retry").with_retry_after(1);
+  throw conflict("illegal_transition", fmt::format("order {} is {} and cannot be cancelled", order_id, status));
+}
+
 Task<Outcome> OrderService::accept(Context ctx, uint64_t order_id, std::string pickup_code) {
   auto& pool = shards_.for_id(order_id);
   pg::Params p{std::to_string(order_id), pickup_code};

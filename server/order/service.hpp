@@ -40,6 +40,9 @@ class OrderService {
   Task<Outcome> list_for_user(Context ctx, uint64_t user_id, int limit);
   Task<Outcome> pay(Context ctx, uint64_t order_id, std::string payment_id);
   Task<Outcome> accept(Context ctx, uint64_t order_id, std::string pickup_code);
+  // CREATED -> CANCELLED (and order.cancelled); a repeat is a 200 no-op; an
+  // order past CREATED is 409 illegal_transition.
+  Task<Outcome> cancel(Context ctx, uint64_t order_id);
 
   const OrderConfig& config() const { return cfg_; }
 

@@ -24,7 +24,45 @@ int64_t outbox_rows(const std::string& order_id) {
   return count(shard_of(order_id), "SELECT count(*) AS n FROM outbox WHERE key = $1", p);
 }
 
+int64_t events_of(const std::string& order_id, const std::string& type) {
+  pg::Params p{order_id, type};
+  return count(shard_of(order_id), "SELECT count(*) AS n FROM outbox WHERE key = $1 AND event_type = $2", p);
+}
+
 using OrderApi = OrderTest;
+
+// CREATED -> CANCELLED once, with one order.cancelled event; a repeat is a
+// no-op; a cancelled order cannot be paid; a paid one cannot be cancelled.
+TEST_F(OrderApi, CancelOnlyFromCreatedAndOnce) {
+  uint64_t user = new_user(1);
+  std::string id = create_order(1, user);
+  ASSERT_FALSE(id.empty());
+  auto c = post(1, "/v1/orders/" + id + "/cancel", "");
+  ASSERT_EQ(c.status, 200) << c;
+  EXPECT_EQ(c.j()["status"], "CANCELLED");
+  EXPECT_FALSE(c.replayed());
+  auto again = post(2, "/v1/orders/" + id + "/cancel", "");
+  EXPECT_EQ(again.status, 200) << again;
+  EXPECT_TRUE(again.replayed()) << again;
+  EXPECT_EQ(events_of(id, "order.cancelled"), 1);
+  EXPECT_EQ(get(1, "/v1/orders/" + id).j()["status"], "CANCELLED");
+  auto pay = post(1, "/v1/orders/" + id + "/paid", R"({"payment_id":"pay-c"})");
+  EXPECT_EQ(pay.status, 409) << pay;
+  EXPECT_EQ(pay.error_code(), "illegal_transition") << pay;
+  EXPECT_EQ(events_of(id, "order.paid"), 0);
+
+  std::string paid = create_order(2, new_user(2));
+  ASSERT_EQ(post(2, "/v1/orders/" + paid + "/paid", R"({"payment_id":"pay-p"})").status, 200);
+  auto late = post(1, "/v1/orders/" + paid + "/cancel", "");
+  EXPECT_EQ(late.status, 409) << late;
+  EXPECT_EQ(late.error_code(), "illegal_transition") << late;
+  EXPECT_EQ(get(1, "/v1/orders/" + paid).j()["status"], "PAID");
+  EXPECT_EQ(events_of(paid, "order.cancelled"), 0);
+
+  auto unknown = post(1, "/v1/orders/1234567/cancel", "");
+  EXPECT_EQ(unknown.status, 404) << unknown;
+  EXPECT_EQ(unknown.error_code(), "order_not_found") << unknown;
+}
 
 TEST_F(OrderApi, CreatePlacesTheOrderOnTheShardOfItsUser) {
   // Two users per shard, each node: every gene 0..15 is not needed, but each shard is.
