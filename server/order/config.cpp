@@ -10,6 +10,8 @@ OrderConfig OrderConfig::parse(config::Reader& r, const OrderConfig& d) {
   c.write_batch = r.integer("write_batch", d.write_batch, 1, 1000);
   c.write_batch_concurrency = r.integer("write_batch_concurrency", d.write_batch_concurrency, 1, 64);
   c.write_batch_linger_us = r.integer("write_batch_linger_us", d.write_batch_linger_us, 0, 100'000);
+  c.unpaid_ttl_s = r.integer("unpaid_ttl_s", d.unpaid_ttl_s, 10, 7 * 86400);
+  c.expiry_every_ms = r.integer("expiry_every_ms", d.expiry_every_ms, 100, 600'000);
   c.relay = r.boolean("relay", d.relay);
   c.relay_batch = r.integer("relay_batch", d.relay_batch, 1, 10'000);
   c.relay_poll_ms = r.integer("relay_poll_ms", d.relay_poll_ms, 10, 600'000);

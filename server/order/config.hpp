@@ -20,6 +20,10 @@ struct OrderConfig {
   int write_batch = 32;
   int write_batch_concurrency = 1;
   int write_batch_linger_us = 2000;  // a statement of queued calls waits this long for more
+  // Unpaid orders are cancelled (order.cancelled, reason "expired") this long
+  // after they were made; each node looks every expiry_every_ms.
+  int unpaid_ttl_s = 900;
+  int expiry_every_ms = 5000;
   // The outbox relays (one per shard on each node that relays).
   bool relay = true;             // false: this node serves requests only; others relay its rows
   int relay_batch = 200;

@@ -110,6 +110,33 @@ inline constexpr pg::Statement kCancel{
     "  FROM u RETURNING key)"
     " SELECT key AS order_id FROM o"};
 
+// Expiry of unpaid orders, a window at a time along the primary key: $1 after
+// id, $2 cutoff id (ids below it were made before now - TTL: the id's high
+// bits are its creation time), $3 window. The window's CREATED orders become
+// CANCELLED with order.cancelled (reason "expired"); one locked by a payment
+// in flight is skipped (and the walker stays, to look again). A payment that
+// committed meanwhile wins: the update re-checks the status.
+inline constexpr pg::Statement kExpire{
+    "order_expire",
+    "WITH w AS (SELECT order_id, status FROM orders WHERE order_id > $1::bigint AND order_id < $2::bigint"
+    "           ORDER BY order_id LIMIT $3::int),"
+    " c AS (SELECT order_id FROM orders WHERE order_id IN (SELECT order_id FROM w WHERE status = 'CREATED')"
+    "       FOR UPDATE SKIP LOCKED),"
+    " u AS ("
+    "  UPDATE orders o SET status = 'CANCELLED', updated_at = now(), version = o.version + 1"
+    "  FROM c WHERE o.order_id = c.order_id AND o.status = 'CREATED'"
+    "  RETURNING o.order_id, o.user_id, o.store_id, o.amount_cents, o.coupon_id, o.updated_at),"
+    " ob AS ("
+    "  INSERT INTO outbox (stream, event_type, key, payload)"
+    "  SELECT 'dine:orders', 'order.cancelled', order_id::text, jsonb_build_object("
+    "      'type', 'order.cancelled', 'order_id', order_id::text, 'user_id', user_id,"
+    "      'store_id', store_id, 'amount_cents', amount_cents, 'coupon_id', coupon_id, 'reason', 'expired',"
+    "      'at', to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))"
+    "  FROM u RETURNING key)"
+    " SELECT (SELECT count(*) FROM w) AS seen, COALESCE((SELECT max(order_id) FROM w), $1::bigint) AS upto,"
+    "        (SELECT count(*) FROM ob) AS expired,"
+    "        (SELECT count(*) FROM w WHERE status = 'CREATED') - (SELECT count(*) FROM c) AS skipped"};
+
 // $1 order_id $2 pickup_code. PAID -> ACCEPTED; no row: not PAID (the caller reads it).
 inline constexpr pg::Statement kAccept{
     "order_accept",

@@ -6,6 +6,7 @@
 #include "core/pg/sharded.hpp"
 #include "server/order/config.hpp"
 #include "server/order/events.hpp"
+#include "server/order/expiry.hpp"
 #include "server/order/routes.hpp"
 
 namespace dine::order {
@@ -58,6 +59,14 @@ void setup(runtime::WorkerContext& w) {
     w.keep(relay);
     outbox::Relay* r = relay.get();
     w.background("outbox_relay " + pool.config().node, [r] { return r->run(); });
+
+    ExpiryConfig ec;
+    ec.ttl = std::chrono::seconds(cfg.unpaid_ttl_s);
+    ec.every = milliseconds(cfg.expiry_every_ms);
+    auto expiry = std::make_shared<Expiry>(pool, ec, w.metrics(), pool.config().node);
+    w.keep(expiry);
+    Expiry* e = expiry.get();
+    w.background("order_expiry " + pool.config().node, [e] { return e->run(); });
   }
 }
 

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/ids.hpp"
+#include "server/order/expiry.hpp"
 #include "tests/integration/order_support.hpp"
 
 namespace dine::order::test {
@@ -30,6 +31,46 @@ int64_t events_of(const std::string& order_id, const std::string& type) {
 }
 
 using OrderApi = OrderTest;
+
+// An unpaid order older than the TTL (900 s here) is cancelled by the nodes'
+// expiry walk, with order.cancelled (reason "expired"); a paid order of the
+// same age and a fresh unpaid one are left alone. The old orders are written
+// straight into the shard with ids of two hours ago (ids begin with their time).
+TEST_F(OrderApi, UnpaidOrdersExpireAfterTheirTtl) {
+  const std::size_t shard = 3;
+  const uint64_t user = new_user(shard);
+  const uint64_t old_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                    std::chrono::system_clock::now().time_since_epoch())
+                                                    .count()) -
+                          2 * 3600 * 1000;
+  const uint64_t base = Expiry::first_id_at(old_ms) | (uint64_t{200} << 14) | ids::gene_of_user(user);
+  const std::string unpaid = std::to_string(base), paid = std::to_string(base + (uint64_t{1} << 4));
+  for (const auto& [id, status] : std::vector<std::pair<std::string, std::string>>{{unpaid, "CREATED"}, {paid, "PAID"}}) {
+    pg::Params p{id, std::to_string(user), status, "exp-" + id};
+    query(shard,
+          "INSERT INTO orders (order_id, user_id, store_id, items, amount_cents, status, idempotency_key, request_hash)"
+          " VALUES ($1::bigint, $2::bigint, 1, '[]', 100, $3, $4, 'h')",
+          p);
+  }
+  ASSERT_EQ(shard_of(unpaid), shard);
+  std::string fresh = create_order(1, user);
+  ASSERT_FALSE(fresh.empty());
+
+  EXPECT_TRUE(eventually([&] { return get(1, "/v1/orders/" + unpaid).j()["status"] == "CANCELLED"; },
+                         milliseconds(30000)))
+      << "the expiry walk runs every 5 s";
+  pg::Params p{unpaid};
+  EXPECT_EQ(count(shard,
+                  "SELECT count(*) AS n FROM outbox WHERE key = $1 AND event_type = 'order.cancelled'"
+                  " AND payload->>'reason' = 'expired'",
+                  p),
+            1);
+  EXPECT_EQ(get(2, "/v1/orders/" + paid).j()["status"], "PAID");
+  EXPECT_EQ(get(2, "/v1/orders/" + fresh).j()["status"], "CREATED");
+  auto pay = post(1, "/v1/orders/" + unpaid + "/paid", R"({"payment_id":"too-late"})");
+  EXPECT_EQ(pay.status, 409) << pay;
+  EXPECT_EQ(pay.error_code(), "illegal_transition") << pay;
+}
 
 // CREATED -> CANCELLED once, with one order.cancelled event; a repeat is a
 // no-op; a cancelled order cannot be paid; a paid one cannot be cancelled.
