@@ -24,8 +24,12 @@ constexpr Statement kBumpOne{"bt_bump", "UPDATE bt_counter SET n = n + 1 WHERE i
 constexpr Statement kBumpMany{"bt_bump_many",
                               "UPDATE bt_counter c SET n = c.n + 1 FROM unnest($1::bigint[]) AS v(id)"
                               " WHERE c.id = v.id RETURNING c.id, c.n"};
-constexpr Statement kSlowOne{"bt_slow", "SELECT $1::bigint AS id, pg_sleep(1.5)"};
-constexpr Statement kSlowMany{"bt_slow_many", "SELECT id, pg_sleep(1.5) FROM unnest($1::bigint[]) AS v(id)"};
+// A statement that runs until the test lets it go: it waits for an advisory
+// lock the test holds on another connection (no sleeping for a guessed time).
+constexpr int kGate = 4242;
+constexpr Statement kGatedOne{"bt_gated", "SELECT $1::bigint AS id, pg_advisory_xact_lock(4242)::text AS gate"};
+constexpr Statement kGatedMany{"bt_gated_many",
+                               "SELECT id, pg_advisory_xact_lock(4242)::text AS gate FROM unnest($1::bigint[]) AS v(id)"};
 
 PoolConfig config() {
   PoolConfig cfg;
@@ -161,31 +165,47 @@ Task<void> bad_row() {
   EXPECT_EQ(n.int64(0, "n"), 9);
 }
 
-Task<void> slow(Batcher* b, bool* done) {
+Task<void> gated(Batcher* b, bool* done) {
   Params p = params(int64_t{7});
-  co_await b->execute(ctx(), p);
+  co_await b->execute(ctx(milliseconds(20000)), p);
   *done = true;
 }
 
-// Two batchers on one lane: a call queued behind the other's slow statement,
-// whose deadline passes, gets db_timeout in time; the lane then serves on.
+// Two batchers on one lane: a call queued behind the other's statement (held
+// at a gate), whose deadline passes, gets db_timeout while that statement
+// still runs; once the gate opens the lane serves on.
 Task<void> out_of_time() {
   co_await fresh_tables();
   auto ex = co_await asio::this_coro::executor;
   Pool pool(ex, config());
   auto lane = std::make_shared<BatchLane>(1);
-  Batcher slow_b(pool, {kSlowOne, kSlowMany, 0, "id"}, {.max_batch = 16, .concurrency = 1}, lane);
+  Batcher gated_b(pool, {kGatedOne, kGatedMany, 0, "id"}, {.max_batch = 16, .concurrency = 1}, lane);
   Batcher rows(pool, {kInsertOne, kInsertMany, 0, "id"}, {.max_batch = 16, .concurrency = 1}, lane);
-  bool slow_done = false;
-  auto slow_f = asio::co_spawn(ex, slow(&slow_b, &slow_done), asio::use_future);
-  co_await test::pause(milliseconds(50));  // the slow call holds the lane's one slot
+  auto gate = co_await test::open(test::dsn());
+  co_await gate->simple("SELECT pg_advisory_lock(" + std::to_string(kGate) + ")", soon());
+  bool gated_done = false;
+  auto gated_f = asio::co_spawn(ex, gated(&gated_b, &gated_done), asio::use_future);
+  // Wait until the gated statement is on the server, waiting at the gate: it
+  // holds the lane's one slot.
+  bool waiting = false;
+  for (const Deadline end = deadline_in(milliseconds(10000)); !waiting && Clock::now() < end;) {
+    Result w = co_await gate->simple(
+        "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = " + std::to_string(kGate) +
+            " AND NOT granted",
+        soon());
+    waiting = w.int64(0, "n") > 0;
+    if (!waiting) co_await test::pause(milliseconds(10));
+  }
+  EXPECT_TRUE(waiting) << "the gated statement never reached the server";
+
   Outcome late;
-  const auto start = Clock::now();
   co_await insert(&rows, 3000, std::string("late"), &late, milliseconds(100));
   EXPECT_EQ(late.error, "db_timeout");
-  EXPECT_LT(Clock::now() - start, milliseconds(1200));  // not held until the slow one (1.5 s) ends
-  EXPECT_TRUE(co_await dine::test::co_eventually([&] { return slow_done; }, milliseconds(5000)));
-  slow_f.get();
+  EXPECT_FALSE(gated_done) << "the late call was answered while the lane's statement still ran";
+
+  co_await gate->simple("SELECT pg_advisory_unlock(" + std::to_string(kGate) + ")", soon());
+  EXPECT_TRUE(co_await dine::test::co_eventually([&] { return gated_done; }, milliseconds(10000)));
+  gated_f.get();
   Outcome next;
   co_await insert(&rows, 3001, std::string("next"), &next, milliseconds(5000));
   EXPECT_EQ(next.error, "");
@@ -203,12 +223,12 @@ Task<void> linger() {
   auto ex = co_await asio::this_coro::executor;
   Pool pool(ex, config());
   Batcher b(pool, {kInsertOne, kInsertMany, 0, "id"},
-            {.max_batch = 32, .concurrency = 1, .linger = std::chrono::microseconds(1'500'000)});
+            {.max_batch = 32, .concurrency = 1, .linger = std::chrono::microseconds(4'000'000)});
   Outcome first;
   auto start = Clock::now();
   co_await insert(&b, 4000, std::string("alone"), &first, milliseconds(10000));
   EXPECT_EQ(first.error, "");
-  EXPECT_LT(Clock::now() - start, milliseconds(1200)) << "a call on a free lane went at once, not after the linger";
+  EXPECT_LT(Clock::now() - start, milliseconds(3000)) << "a call on a free lane went at once, not after the 4 s linger";
   EXPECT_EQ(b.figures().alone, 1u);
 
   // A takes the free lane, B queues behind it. When A is done, B's statement
