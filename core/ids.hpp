@@ -28,6 +28,11 @@ struct Parts {
 inline uint32_t gene_of_user(uint64_t user_id) { return static_cast<uint32_t>(user_id & 15); }
 inline std::size_t shard_of(uint64_t id, std::size_t shards) { return id % shards; }
 Parts decode(uint64_t id);
+// The smallest id made at unix time `ms` (0 before the epoch): every id below
+// it was made earlier, whatever its node, sequence and gene.
+inline uint64_t first_id_at(uint64_t unix_ms) {
+  return unix_ms <= kEpochMs ? 0 : (unix_ms - kEpochMs) << (kNodeBits + kSeqBits + kGeneBits);
+}
 
 // Strict decimal parse of an id from a path or JSON string: digits only, no
 // sign, no leading '+', fits 63 bits, not zero. nullopt otherwise.

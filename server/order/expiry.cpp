@@ -16,17 +16,12 @@ Expiry::Expiry(pg::Pool& db, ExpiryConfig cfg, metrics::Registry& metrics, const
                               {{"shard", shard}});
 }
 
-uint64_t Expiry::first_id_at(uint64_t unix_ms) {
-  if (unix_ms <= ids::kEpochMs) return 0;
-  return (unix_ms - ids::kEpochMs) << (ids::kNodeBits + ids::kSeqBits + ids::kGeneBits);
-}
-
 Task<void> Expiry::round() {
   const auto now_ms = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count());
   const uint64_t ttl_ms = static_cast<uint64_t>(std::chrono::duration_cast<milliseconds>(cfg_.ttl).count());
-  const int64_t cutoff = static_cast<int64_t>(first_id_at(now_ms > ttl_ms ? now_ms - ttl_ms : 0));
+  const int64_t cutoff = static_cast<int64_t>(ids::first_id_at(now_ms > ttl_ms ? now_ms - ttl_ms : 0));
   // Bounded per round: a long history is walked over several rounds.
   const Deadline stop = deadline_in(milliseconds(250));
   for (int i = 0; i < 20 && Clock::now() < stop && after_ < cutoff; ++i) {

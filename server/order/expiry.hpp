@@ -24,8 +24,6 @@ class Expiry {
  public:
   Expiry(pg::Pool& db, ExpiryConfig cfg, metrics::Registry& metrics, const std::string& shard);
   Task<void> run();
-  // The smallest order id made at unix time `ms`: ids below were made before.
-  static uint64_t first_id_at(uint64_t unix_ms);
 
  private:
   Task<void> round();

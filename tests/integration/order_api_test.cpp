@@ -4,7 +4,6 @@
 #include <set>
 
 #include "core/ids.hpp"
-#include "server/order/expiry.hpp"
 #include "tests/integration/order_support.hpp"
 
 namespace dine::order::test {
@@ -43,7 +42,7 @@ TEST_F(OrderApi, UnpaidOrdersExpireAfterTheirTtl) {
                                                     std::chrono::system_clock::now().time_since_epoch())
                                                     .count()) -
                           2 * 3600 * 1000;
-  const uint64_t base = Expiry::first_id_at(old_ms) | (uint64_t{200} << 14) | ids::gene_of_user(user);
+  const uint64_t base = ids::first_id_at(old_ms) | (uint64_t{200} << 14) | ids::gene_of_user(user);
   const std::string unpaid = std::to_string(base), paid = std::to_string(base + (uint64_t{1} << 4));
   for (const auto& [id, status] : std::vector<std::pair<std::string, std::string>>{{unpaid, "CREATED"}, {paid, "PAID"}}) {
     pg::Params p{id, std::to_string(user), status, "exp-" + id};

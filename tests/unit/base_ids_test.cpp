@@ -145,3 +145,19 @@ TEST(Ids, ParseAcceptsPositiveDecimalsOnly) {
 
 }  // namespace
 }  // namespace dine::ids
+
+namespace dine::ids {
+namespace {
+
+TEST(Ids, FirstIdAtBoundsEveryIdOfThatMillisecond) {
+  OrderIdGenerator g(255);
+  const uint64_t t = kEpochMs + 123'456'789;
+  const uint64_t id = g.next_at(t, 15);
+  EXPECT_LE(first_id_at(t), id);
+  EXPECT_LT(id, first_id_at(t + 1));
+  EXPECT_EQ(decode(first_id_at(t)).ms, t);
+  EXPECT_EQ(first_id_at(kEpochMs - 5), 0u);
+}
+
+}  // namespace
+}  // namespace dine::ids
