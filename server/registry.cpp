@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "server/member/role.hpp"
+#include "server/menu/role.hpp"
 #include "server/order/role.hpp"
 #include "server/store/role.hpp"
 #include "server/testkit/role.hpp"
@@ -12,9 +13,10 @@
 namespace dine::server {
 namespace {
 
-const std::array<const runtime::RoleDescriptor*, 4>& all() {
-  static const std::array<const runtime::RoleDescriptor*, 4> kRoles = {
+const std::array<const runtime::RoleDescriptor*, 5>& all() {
+  static const std::array<const runtime::RoleDescriptor*, 5> kRoles = {
       &member::role(),
+      &menu::role(),
       &order::role(),
       &store::role(),
       &testkit::role(),  // hidden; `dine serve` runs it only with DINE_TEST_ROLES=1
