@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "server/coupon/role.hpp"
 #include "server/member/role.hpp"
 #include "server/menu/role.hpp"
 #include "server/order/role.hpp"
@@ -13,8 +14,9 @@
 namespace dine::server {
 namespace {
 
-const std::array<const runtime::RoleDescriptor*, 5>& all() {
-  static const std::array<const runtime::RoleDescriptor*, 5> kRoles = {
+const std::array<const runtime::RoleDescriptor*, 6>& all() {
+  static const std::array<const runtime::RoleDescriptor*, 6> kRoles = {
+      &coupon::role(),
       &member::role(),
       &menu::role(),
       &order::role(),

@@ -103,7 +103,7 @@ Kit::Kit() {
   };
   json nodes = json::array();
   nodes.push_back({{"id", "pg-testkit"}, {"kind", "postgres"}, {"host", pg.host}, {"port", pg.port},
-                   {"user", pg.user}, {"databases", {"testkit", "member", "store", "menu"}}});
+                   {"user", pg.user}, {"databases", {"testkit", "member", "store", "menu", "coupon"}}});
   nodes.push_back({{"id", "redis-testkit"}, {"kind", "redis"}, {"host", redis.host}, {"port", redis.port}});
   int node_id = 0;
   auto add = [&](const std::string& id, json extra) {
@@ -131,6 +131,11 @@ Kit::Kit() {
   nodes.push_back({{"id", "mn-1"}, {"kind", "dine"}, {"role", "menu"}, {"host", "127.0.0.1"}, {"port", port()},
                    {"node_id", ++node_id}, {"uses", {{"db", {"pg-testkit"}}, {"cache", {"redis-testkit"}}}},
                    {"config", {{"cache_ttl_s", 100}, {"cache_jitter_s", 50}, {"null_ttl_s", 2}}}});
+  // A coupon node (database "coupon", redis-mq = the harness Redis), which
+  // looks for new campaigns every 200 ms: runtime_coupon_test.
+  nodes.push_back({{"id", "cp-1"}, {"kind", "dine"}, {"role", "coupon"}, {"host", "127.0.0.1"}, {"port", port()},
+                   {"node_id", ++node_id}, {"uses", {{"db", {"pg-testkit"}}, {"mq", {"redis-testkit"}}}},
+                   {"config", {{"sync_every_ms", 200}}}});
   doc_ = {{"name", fmt::format("runtime-test-{}", getpid())},
           {"secret", "dine-test-secret-0123456789abcdef"},
           {"roles", {{"testkit", {{"greeting", "hello from the section"}, {"fail_first_n", kFailFirstN}}}}},
@@ -263,12 +268,15 @@ Resp call(int port, std::string method, std::string target, http::Headers header
   return dine::test::run([req, timeout](asio::any_io_executor) { return call_task(req, timeout); });
 }
 
-std::vector<Resp> call_many(int port, const std::string& method, const std::string& target, int n,
-                            const std::string& body, milliseconds timeout) {
-  std::vector<Resp> out(static_cast<std::size_t>(n));
+std::vector<Resp> call_each(int port, const std::string& method, const std::string& target,
+                            const std::vector<std::string>& bodies, int in_flight, milliseconds timeout) {
+  const int n = static_cast<int>(bodies.size());
+  std::vector<Resp> out(bodies.size());
+  if (n == 0) return out;
   dine::test::run([&](asio::any_io_executor ex) -> Task<void> {
     http::ClientOptions opts;
-    opts.max_connections_per_host = static_cast<std::size_t>(n);
+    // The client queues calls beyond its connections: at most in_flight at once.
+    opts.max_connections_per_host = static_cast<std::size_t>(std::max(1, in_flight));
     opts.timeout = timeout;
     opts.retries = 0;
     http::Client client(ex, opts);
@@ -279,9 +287,9 @@ std::vector<Resp> call_many(int port, const std::string& method, const std::stri
       req.method = method;
       req.port = port;
       req.target = target;
-      req.body = body;
+      req.body = bodies[static_cast<std::size_t>(i)];
       spawn_logged(ex, one_of_many(client, std::move(req), out[static_cast<std::size_t>(i)], left, all_done),
-                   "call_many");
+                   "call_each");
     }
     while (left > 0) {
       boost::system::error_code ec;
@@ -289,6 +297,11 @@ std::vector<Resp> call_many(int port, const std::string& method, const std::stri
     }
   });
   return out;
+}
+
+std::vector<Resp> call_many(int port, const std::string& method, const std::string& target, int n,
+                            const std::string& body, milliseconds timeout) {
+  return call_each(port, method, target, std::vector<std::string>(static_cast<std::size_t>(n), body), n, timeout);
 }
 
 redis::Reply redis_cmd(std::vector<std::string> argv) {

@@ -130,6 +130,10 @@ inline Resp get(int port, std::string target, milliseconds timeout = millisecond
 // calling thread's loop); the answers in order.
 std::vector<Resp> call_many(int port, const std::string& method, const std::string& target, int n,
                             const std::string& body = {}, milliseconds timeout = milliseconds(20000));
+// One call per body, at most `in_flight` at once (one connection each); the answers in order.
+std::vector<Resp> call_each(int port, const std::string& method, const std::string& target,
+                            const std::vector<std::string>& bodies, int in_flight,
+                            milliseconds timeout = milliseconds(60000));
 
 // One command on the harness's Redis (blocking).
 redis::Reply redis_cmd(std::vector<std::string> argv);
