@@ -80,13 +80,20 @@ seed::Spec spec_of(const SeedArgs& a) {
 struct Bars {
   std::unique_ptr<ProgressBar> bar;
   std::string table;
+  bool finished = false;
   void show(const std::string& t, int64_t done, int64_t total) {
     if (t != table || !bar) {
       bar = std::make_unique<ProgressBar>(t, static_cast<int>(total));
       table = t;
+      finished = false;
     }
-    if (done >= total) bar->finish();
-    else if (done > 0) bar->update(static_cast<int>(done));
+    if (finished) return;
+    if (done >= total) {
+      bar->finish();
+      finished = true;
+    } else if (done > 0) {
+      bar->update(static_cast<int>(done));
+    }
   }
 };
 
@@ -137,6 +144,7 @@ void seed_cmd(const Globals& g, const SeedArgs& a) {
   }
   if (a.json) fmt::print("{}\n", r.to_json().dump(2));
   else print_report(r);
+  std::fflush(stdout);  // the summary before a failure's message, even through a pipe
   if (r.tokens.not_in_file > 0)
     throw Failure{fmt::format("{} store(s) have unrevoked tokens that {} does not hold, so nothing can act for "
                               "them; fix: run again with --rotate-tokens (revokes those tokens, issues new ones "

@@ -15,13 +15,25 @@ uint64_t mix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-uint64_t mix2(int64_t a, int64_t b) { return mix(mix(static_cast<uint64_t>(a)) ^ static_cast<uint64_t>(b)); }
+uint64_t mix2(int64_t a, int64_t b) {
+  return mix(mix(static_cast<uint64_t>(a)) ^ mix(static_cast<uint64_t>(b) + 0x632be59bd9b4e019ULL));
+}
 
-constexpr std::array<const char*, 20> kCatalogue = {
-    "Meal set A",       "Meal set B",         "Chicken burger", "Beef burger",    "Fish burger",
-    "Fries (small)",    "Fries (large)",      "Chicken nuggets (6)", "Chicken wings (2)", "Corn cup",
-    "Cola",             "Orange juice",       "Milk tea",       "Coffee",         "Soy milk",
-    "Ice cream cone",   "Apple pie",          "Egg tart",       "Garden salad",   "Rice congee"};
+struct Sku {
+  const char* name;
+  int list_cents;  // the chain's list price; each store's own is within 2 yuan of it
+};
+constexpr std::array<Sku, 20> kCatalogue = {{
+    {"Meal set A", 3900},       {"Meal set B", 4500},        {"Chicken burger", 1900}, {"Beef burger", 2200},
+    {"Fish burger", 1800},      {"Fries (small)", 900},      {"Fries (large)", 1300},  {"Chicken nuggets (6)", 1500},
+    {"Chicken wings (2)", 1200}, {"Corn cup", 800},          {"Cola", 700},            {"Orange juice", 1000},
+    {"Milk tea", 1400},         {"Coffee", 1300},            {"Soy milk", 600},        {"Ice cream cone", 500},
+    {"Apple pie", 800},         {"Egg tart", 700},           {"Garden salad", 1600},   {"Rice congee", 900}}};
+
+const Sku* catalogued(int sku) {
+  return sku >= 1 && sku <= static_cast<int>(kCatalogue.size()) ? &kCatalogue[static_cast<std::size_t>(sku - 1)]
+                                                                 : nullptr;
+}
 
 void add_tab(std::string& out) { out.push_back('\t'); }
 
@@ -42,13 +54,14 @@ std::string store_name(const Spec& s, int64_t store_id) {
 bool store_open(const Spec& s, int64_t store_id) { return s.closed_every <= 0 || store_id % s.closed_every != 0; }
 
 std::string product_name(int sku) {
-  if (sku >= 1 && sku <= static_cast<int>(kCatalogue.size())) return kCatalogue[static_cast<std::size_t>(sku - 1)];
+  if (const Sku* s = catalogued(sku)) return s->name;
   return fmt::format("Seasonal item {}", sku);
 }
 
 int price_cents(int64_t store_id, int sku) {
   // A chain-wide list price, then the store's own: -2.00 .. +2.00 yuan in 0.50 steps.
-  int list = sku == kMealSetSku ? 3900 : 600 + static_cast<int>(mix(static_cast<uint64_t>(sku)) % 30) * 100;
+  const Sku* known = catalogued(sku);
+  int list = known ? known->list_cents : 600 + static_cast<int>(mix(static_cast<uint64_t>(sku)) % 30) * 100;
   int local = static_cast<int>(mix2(store_id, sku) % 9) * 50 - 200;
   return list + local;
 }

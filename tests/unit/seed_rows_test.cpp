@@ -19,7 +19,7 @@ TEST(SeedRows, TheMealSetIsOnEveryMenuAvailableAndPriced) {
     EXPECT_GT(price_cents(store, kMealSetSku), 0);
     for (int sku = 2; sku <= 20; ++sku) {
       unavailable += !available(store, sku);
-      EXPECT_GE(price_cents(store, sku), 400) << store << "/" << sku;
+      EXPECT_GT(price_cents(store, sku), 0) << store << "/" << sku;
     }
   }
   EXPECT_EQ(product_name(kMealSetSku), "Meal set A");
