@@ -26,7 +26,8 @@ struct Failure {
 void init_cli_logs(const Globals& g);
 
 void setup_serve(CLI::App& app, Globals& g);  // dine serve ROLE
-void setup_db(CLI::App& app, Globals& g);     // dine db migrate
+void setup_db(CLI::App& app, Globals& g);     // dine db migrate, seed
+void setup_db_seed(CLI::App& db, Globals& g); // dine db seed (under setup_db's "db")
 void setup_stack(CLI::App& app, Globals& g);  // dine up, down, ps
 void setup_sim(CLI::App& app, Globals& g);    // dine sim orders
 void setup_demo(CLI::App& app, Globals& g);   // dine demo
