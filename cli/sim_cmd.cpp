@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "core/service_auth.hpp"
 #include "cli/order_report.hpp"
 #include "cli/progress.hpp"
 #include "core/stack/process.hpp"
@@ -15,6 +16,7 @@ namespace dine::cli {
 
 sim::OrderLoadConfig order_load_config(const Topology& topo, const std::vector<std::string>& nodes) {
   sim::OrderLoadConfig cfg;
+  cfg.service_credential = service_credential(topo.secret, "sim-orders");
   std::vector<const Node*> targets;
   if (nodes.empty()) {
     targets = topo.by_role("order");

@@ -32,6 +32,7 @@ nlohmann::json verify_bearer_at(const std::string& token, const std::string& sec
                                 int64_t skew_seconds = kDefaultSkewSeconds);
 
 std::string base64url_encode(std::string_view data);
+std::string hmac_sha256(std::string_view key, std::string_view data);  // raw 32 bytes
 std::string base64url_decode(std::string_view data);  // throws std::invalid_argument
 
 }  // namespace dine::jwt

@@ -173,6 +173,7 @@ OrderLoadReport run_order_load(const OrderLoadConfig& cfg, const std::function<v
       opts.max_connections_per_host = static_cast<std::size_t>(cfg.concurrency);
       opts.timeout = milliseconds(cfg.timeout_ms);
       http::Client client(ioc.get_executor(), opts);
+      client.present_service_credential(cfg.service_credential);
       int mine = cfg.concurrency / threads + (t < cfg.concurrency % threads ? 1 : 0);
       for (int i = 0; i < mine; ++i)
         spawn_logged(ioc.get_executor(), virtual_client(s, tallies[static_cast<std::size_t>(t)], client),

@@ -32,6 +32,7 @@ struct OrderLoadConfig {
   bool pay = true;
   std::string run_id;           // prefix of Idempotency-Keys and payment ids
   int timeout_ms = 5000;
+  std::string service_credential;  // X-Dine-Service: the order role's writes take dine services only
 };
 
 struct OrderLoadReport {

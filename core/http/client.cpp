@@ -152,6 +152,7 @@ struct Client::Impl {
 
   asio::any_io_executor ex;
   ClientOptions opts;
+  std::string service_credential;  // X-Dine-Service on every call; "" for none
   std::unordered_map<std::string, Pool> pools;  // by "host:port"; nodes never move
   bool closed = false;
 };
@@ -218,7 +219,8 @@ struct Attempt {
   ClientResponse response;
 };
 
-std::shared_ptr<Call> make_call(const ClientOptions& opts, ClientRequest req) {
+std::shared_ptr<Call> make_call(const ClientOptions& opts, const std::string& service_credential,
+                                ClientRequest req) {
   auto c = std::make_shared<Call>();
   c->key = req.host + ":" + std::to_string(req.port);
   c->host = std::move(req.host);
@@ -245,6 +247,7 @@ std::shared_ptr<Call> make_call(const ClientOptions& opts, ClientRequest req) {
   }
   if (c->request_id.empty()) c->request_id = new_request_id();
   m.set("X-Request-Id", c->request_id);
+  if (!service_credential.empty()) m.set("X-Dine-Service", service_credential);
   if (!req.body.empty()) {
     if (!has_type) m.set(bhttp::field::content_type, "application/json");
     m.body() = std::move(req.body);
@@ -419,7 +422,7 @@ Error failure_error(const Call& c, const Attempt& a, int attempts) {
 }
 
 Task<ClientResponse> run_request(std::shared_ptr<Impl> impl, ClientRequest req) {
-  std::shared_ptr<Call> call = make_call(impl->opts, std::move(req));
+  std::shared_ptr<Call> call = make_call(impl->opts, impl->service_credential, std::move(req));
   Pool& pool = impl->pool(call->key);
   const int retries = call->idempotent ? impl->opts.retries : 0;
   for (int n = 0;; ++n) {
@@ -459,6 +462,8 @@ Client::~Client() {
 }
 
 Task<ClientResponse> Client::request(ClientRequest req) { return run_request(impl_, std::move(req)); }
+
+void Client::present_service_credential(std::string credential) { impl_->service_credential = std::move(credential); }
 
 std::size_t Client::idle_connections() const {
   std::size_t n = 0;

@@ -87,6 +87,10 @@ class Client {
   std::size_t idle_connections() const;
   std::size_t open_connections() const;  // idle, in use and connecting
 
+  // Sent as X-Dine-Service on every call from now on (core/service_auth.hpp);
+  // "" for none. (Not an option: ClientOptions stays trivially copyable.)
+  void present_service_credential(std::string credential);
+
   struct Impl;
 
  private:

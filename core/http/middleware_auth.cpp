@@ -1,5 +1,6 @@
 #include "core/http/middleware_auth.hpp"
 
+
 #include <openssl/crypto.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "core/errors.hpp"
 #include "core/http/middleware.hpp"
 #include "core/log.hpp"
+#include "core/service_auth.hpp"
 #include "core/topology.hpp"
 
 namespace dine::http {
@@ -120,6 +122,20 @@ Handler require_bearer(Handler inner, std::shared_ptr<const BearerAuth> auth) {
   return [inner = std::move(inner), auth = std::move(auth)](Request& req) -> Task<Response> {
     req.principal.reset();
     if (auto refused = auth->admit(req)) return ready(std::move(*refused));
+    return inner(req);
+  };
+}
+
+Handler require_service(Handler inner, std::string secret, metrics::Registry* registry) {
+  if (!inner) throw std::invalid_argument("require_service: a handler is required");
+  metrics::Counter* refused = refused_counter(registry, "service");
+  return [inner = std::move(inner), secret = std::move(secret), refused](Request& req) -> Task<Response> {
+    std::string_view given = req.header("x-dine-service");
+    if (given.empty() || !verify_service(secret, given)) {
+      if (refused) refused->inc();
+      return ready(Response::error(401, "service_credential_required",
+                                   "this internal route takes calls from dine services only", req.ctx.request_id));
+    }
     return inner(req);
   };
 }

@@ -56,6 +56,11 @@ class BearerAuth {
 // Runs `inner` only for requests `auth` admits.
 Handler require_bearer(Handler inner, std::shared_ptr<const BearerAuth> auth);
 
+// An internal write route: the caller must present a service credential
+// (core/service_auth.hpp) made with `secret`; otherwise 401
+// service_credential_required, counted as refused{reason="service"}.
+Handler require_service(Handler inner, std::string secret, metrics::Registry* registry = nullptr);
+
 // 127.0.0.0/8, ::1 (also [::1] and ::ffff:127.x.x.x) and "localhost". An empty
 // host, 0.0.0.0, :: and every other name are not loopback.
 bool is_loopback_host(std::string_view host);

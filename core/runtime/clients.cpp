@@ -1,11 +1,13 @@
 #include "core/runtime/clients.hpp"
 
+
 #include <fmt/format.h>
 
 #include "core/http/client.hpp"
 #include "core/pg/pool.hpp"
 #include "core/pg/sharded.hpp"
 #include "core/redis/client.hpp"
+#include "core/service_auth.hpp"
 
 namespace dine::runtime {
 
@@ -60,7 +62,9 @@ std::unique_ptr<http::Client> make_http(const ClientSite& at) {
   o.idle_timeout = milliseconds(at.self->limits.client_idle_ms());  // below every callee's (checked at load)
   o.metrics = at.metrics;
   o.worker = at.worker;
-  return std::make_unique<http::Client>(at.executor, o);
+  auto client = std::make_unique<http::Client>(at.executor, o);
+  if (at.topology && at.self) client->present_service_credential(service_credential(at.topology->secret, at.self->id));
+  return client;
 }
 
 }  // namespace dine::runtime

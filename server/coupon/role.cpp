@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/errors.hpp"
+#include "core/http/middleware_auth.hpp"
 #include "core/http/router.hpp"
 #include "core/json_body.hpp"
 #include "core/log.hpp"
@@ -113,12 +114,21 @@ void setup(runtime::WorkerContext& w) {
   auto authority = std::make_shared<Authority>(mq, w.postgres("db"), state, cfg, w.metrics());
   w.keep(authority);
   auto& r = w.router();
+  // Writes take calls from dine services only (the app): a port reached is
+  // not a coupon granted.
+  const std::string& secret = w.topology().secret;
+  metrics::Registry* reg = &w.metrics();
+  auto service = [&](http::Handler h) { return http::require_service(std::move(h), secret, reg); };
   r.get("/v1/campaigns", [authority](http::Request& q) { return campaigns(authority, q); });
-  r.post("/v1/campaigns/{campaign_id}/claims", [authority](http::Request& q) { return claim(authority, q); });
+  r.post("/v1/campaigns/{campaign_id}/claims",
+         service([authority](http::Request& q) { return claim(authority, q); }));
   r.get("/v1/users/{user_id}/coupons", [authority](http::Request& q) { return user_coupons(authority, q); });
-  r.post("/v1/coupons/{coupon_id}/reserve", [authority](http::Request& q) { return use(authority, "reserve", q); });
-  r.post("/v1/coupons/{coupon_id}/confirm", [authority](http::Request& q) { return use(authority, "confirm", q); });
-  r.post("/v1/coupons/{coupon_id}/release", [authority](http::Request& q) { return use(authority, "release", q); });
+  r.post("/v1/coupons/{coupon_id}/reserve",
+         service([authority](http::Request& q) { return use(authority, "reserve", q); }));
+  r.post("/v1/coupons/{coupon_id}/confirm",
+         service([authority](http::Request& q) { return use(authority, "confirm", q); }));
+  r.post("/v1/coupons/{coupon_id}/release",
+         service([authority](http::Request& q) { return use(authority, "release", q); }));
 
   if (w.index() != 0) return;
   const milliseconds every(cfg.sync_every_ms);

@@ -45,7 +45,7 @@ void setup(runtime::WorkerContext& w) {
   auto service = std::make_shared<OrderService>(shards, state.ids, cfg, [st](std::size_t shard) {
     if (outbox::Relay* r = st->relays[shard]) r->wake();
   });
-  add_routes(w.router(), service);
+  add_routes(w.router(), service, w.topology().secret, &w.metrics());
   w.keep(service);
 
   // Each shard's relay runs on one worker of this node.

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/http/client.hpp"
+#include "core/service_auth.hpp"
 #include "core/stack/process.hpp"
 #include "tests/e2e/e2e_support.hpp"
 
@@ -30,6 +31,7 @@ http::ClientResponse call(int port, std::string method, std::string target, std:
                           http::Headers headers = {}) {
   asio::io_context ioc;
   http::Client client(ioc.get_executor());
+  client.present_service_credential(service_credential("e2e-secret", "e2e"));  // the topology's secret, below
   http::ClientResponse out;
   std::exception_ptr failure;
   http::ClientRequest req;

@@ -231,6 +231,24 @@ TEST_F(OrderApi, ConcurrentPaymentsChargeEachOrderOnce) {
   }
 }
 
+// Writes take dine services only: a /paid (or a create) without the service
+// credential, or with a member's token in its place, is refused and changes nothing.
+TEST_F(OrderApi, WritesWithoutTheServiceCredentialAreRefused) {
+  uint64_t user = new_user(1);
+  std::string id = create_order(1, user);
+  ASSERT_FALSE(id.empty());
+  auto bare = post(1, "/v1/orders/" + id + "/paid", R"({"payment_id": "free-meal"})", {{"X-Dine-Service", ""}});
+  EXPECT_EQ(bare.status, 401) << bare;
+  EXPECT_EQ(bare.error_code(), "service_credential_required");
+  auto forged = post(2, "/v1/orders/" + id + "/paid", R"({"payment_id": "free-meal"})",
+                     {{"X-Dine-Service", "payment-1.bm90LWEtbWFj"}});
+  EXPECT_EQ(forged.status, 401) << forged;
+  auto create = post(1, "/v1/orders", order_body(user).dump(), {{"Idempotency-Key", new_key("bare")}, {"X-Dine-Service", ""}});
+  EXPECT_EQ(create.status, 401) << create;
+  EXPECT_EQ(get(1, "/v1/orders/" + id).j()["status"], "CREATED");
+  EXPECT_EQ(outbox_rows(id), 0);
+}
+
 TEST_F(OrderApi, StateMachinePayThenAccept) {
   uint64_t user = new_user(2);
   std::string id = create_order(1, user);

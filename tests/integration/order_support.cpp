@@ -15,6 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include "core/service_auth.hpp"
 #include "core/errors.hpp"
 #include "core/pg/migrate.hpp"
 #include "core/stack/process.hpp"
@@ -34,6 +35,11 @@ http::ClientRequest to_request(const Call& c, milliseconds timeout) {
   r.port = Cluster::get().port(c.node);
   r.target = c.target;
   r.headers = c.headers;
+  // The order role's writes take dine services only (X-Dine-Service); a
+  // call that sets its own header (or an empty one) keeps it.
+  bool has_service = false;
+  for (const auto& [k, v] : r.headers) has_service = has_service || k == "X-Dine-Service";
+  if (!has_service) r.headers.emplace_back("X-Dine-Service", service_credential(Cluster::get().topo().secret, "test"));
   r.body = c.body;
   r.timeout = timeout;
   return r;

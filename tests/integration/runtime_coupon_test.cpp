@@ -105,6 +105,14 @@ TEST_F(CouponRole, AClaimIsGrantedOncePerUserInsideItsWindow) {
   EXPECT_EQ(post_json(port(), "/v1/campaigns/601/claims", R"({"user_id": 2, "stock": 9})").error_code(),
             "unknown_field");
   EXPECT_EQ(post_json(port(), "/v1/campaigns/abc/claims", claim_body(2)).error_code(), "invalid_campaign_id");
+  // A claim without the service credential (only dine services may write).
+  auto bare = call(port(), "POST", "/v1/campaigns/601/claims", {{"X-Dine-Service", ""}}, milliseconds(5000),
+                   claim_body(3));
+  EXPECT_EQ(bare.status, 401) << bare;
+  EXPECT_EQ(bare.error_code(), "service_credential_required");
+  auto forged = call(port(), "POST", "/v1/campaigns/601/claims", {{"X-Dine-Service", "app-1.AAAA"}},
+                     milliseconds(5000), claim_body(3));
+  EXPECT_EQ(forged.status, 401) << forged;
 
   const json list = get(port(), "/v1/campaigns").j()["campaigns"];
   bool listed = false;

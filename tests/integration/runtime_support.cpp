@@ -19,6 +19,7 @@
 #include "core/pg/connection.hpp"
 #include "core/pg/migrate.hpp"
 #include "core/redis/client.hpp"
+#include "core/service_auth.hpp"
 #include "core/stack/process.hpp"
 
 namespace dine::runtime_test {
@@ -63,6 +64,17 @@ Task<Resp> call_task(http::ClientRequest req, milliseconds timeout) {
   }
   out.took = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
   co_return out;
+}
+
+// The kit's internal writes take dine services only: every call presents the
+// credential unless it set the header itself (to "" to present none).
+void with_service(http::ClientRequest& req) {
+  for (auto it = req.headers.begin(); it != req.headers.end(); ++it)
+    if (it->first == "X-Dine-Service") {
+      if (it->second.empty()) req.headers.erase(it);
+      return;
+    }
+  req.headers.emplace_back("X-Dine-Service", service_credential(Kit::get().topo().secret, "test"));
 }
 
 // (A coroutine of its own, parameters by value or reference to the caller's
@@ -264,6 +276,7 @@ Resp call(int port, std::string method, std::string target, http::Headers header
   req.port = port;
   req.target = std::move(target);
   req.headers = std::move(headers);
+  with_service(req);
   req.timeout = timeout;
   return dine::test::run([req, timeout](asio::any_io_executor) { return call_task(req, timeout); });
 }
@@ -288,6 +301,7 @@ std::vector<Resp> call_each(int port, const std::string& method, const std::stri
       req.port = port;
       req.target = target;
       req.body = bodies[static_cast<std::size_t>(i)];
+      with_service(req);
       spawn_logged(ex, one_of_many(client, std::move(req), out[static_cast<std::size_t>(i)], left, all_done),
                    "call_each");
     }
