@@ -10,6 +10,7 @@ int http_status(ErrorKind kind) {
     case ErrorKind::NotFound: return 404;
     case ErrorKind::Conflict: return 409;
     case ErrorKind::PayloadTooLarge: return 413;
+    case ErrorKind::PaymentRequired: return 402;
     case ErrorKind::RateLimited: return 429;
     case ErrorKind::Unavailable: return 503;
     case ErrorKind::Timeout: return 504;
@@ -26,6 +27,7 @@ const char* default_code(ErrorKind kind) {
     case ErrorKind::NotFound: return "not_found";
     case ErrorKind::Conflict: return "conflict";
     case ErrorKind::PayloadTooLarge: return "payload_too_large";
+    case ErrorKind::PaymentRequired: return "payment_required";
     case ErrorKind::RateLimited: return "rate_limited";
     case ErrorKind::Unavailable: return "unavailable";
     case ErrorKind::Timeout: return "timeout";

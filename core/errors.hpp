@@ -18,6 +18,7 @@ enum class ErrorKind {
   NotFound,         // 404
   Conflict,         // 409 illegal state transition, duplicate
   PayloadTooLarge,  // 413
+  PaymentRequired,  // 402 a payment was declined
   RateLimited,      // 429
   Unavailable,      // 503 a dependency is down or overcrowded
   Timeout,          // 504 a deadline passed

@@ -8,18 +8,20 @@
 #include "server/member/role.hpp"
 #include "server/menu/role.hpp"
 #include "server/order/role.hpp"
+#include "server/payment/role.hpp"
 #include "server/store/role.hpp"
 #include "server/testkit/role.hpp"
 
 namespace dine::server {
 namespace {
 
-const std::array<const runtime::RoleDescriptor*, 6>& all() {
-  static const std::array<const runtime::RoleDescriptor*, 6> kRoles = {
+const std::array<const runtime::RoleDescriptor*, 7>& all() {
+  static const std::array<const runtime::RoleDescriptor*, 7> kRoles = {
       &coupon::role(),
       &member::role(),
       &menu::role(),
       &order::role(),
+      &payment::role(),
       &store::role(),
       &testkit::role(),  // hidden; `dine serve` runs it only with DINE_TEST_ROLES=1
   };

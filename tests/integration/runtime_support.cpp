@@ -115,7 +115,7 @@ Kit::Kit() {
   };
   json nodes = json::array();
   nodes.push_back({{"id", "pg-testkit"}, {"kind", "postgres"}, {"host", pg.host}, {"port", pg.port},
-                   {"user", pg.user}, {"databases", {"testkit", "member", "store", "menu", "coupon"}}});
+                   {"user", pg.user}, {"databases", {"testkit", "member", "store", "menu", "coupon", "order", "payment"}}});
   nodes.push_back({{"id", "redis-testkit"}, {"kind", "redis"}, {"host", redis.host}, {"port", redis.port}});
   int node_id = 0;
   auto add = [&](const std::string& id, json extra) {
@@ -148,6 +148,24 @@ Kit::Kit() {
   nodes.push_back({{"id", "cp-1"}, {"kind", "dine"}, {"role", "coupon"}, {"host", "127.0.0.1"}, {"port", port()},
                    {"node_id", ++node_id}, {"uses", {{"db", {"pg-testkit"}}, {"mq", {"redis-testkit"}}}},
                    {"config", {{"sync_every_ms", 200}}}});
+  // Orders on one shard (database "order") and payments: runtime_payment_test.
+  // od-2 expires unpaid orders after 10 s; pm-2 neither hands off in the pay
+  // call nor relays, so its captures wait in the outbox for another node.
+  auto order_node = [&](const std::string& id, json config) {
+    nodes.push_back({{"id", id}, {"kind", "dine"}, {"role", "order"}, {"host", "127.0.0.1"}, {"port", port()},
+                     {"node_id", ++node_id}, {"uses", {{"shards", {"pg-testkit"}}, {"mq", {"redis-testkit"}}}},
+                     {"config", config}});
+  };
+  order_node("od-1", json::object());
+  order_node("od-2", {{"unpaid_ttl_s", 10}, {"expiry_every_ms", 200}});
+  auto payment_node = [&](const std::string& id, json config) {
+    nodes.push_back({{"id", id}, {"kind", "dine"}, {"role", "payment"}, {"host", "127.0.0.1"}, {"port", port()},
+                     {"node_id", ++node_id}, {"uses", {{"db", {"pg-testkit"}}, {"orders", {"od-1"}}}},
+                     {"config", config}});
+  };
+  payment_node("pm-1", {{"provider_delay_ms", 5}, {"decline_rate", 0}, {"unknown_rate", 0}, {"relay_every_ms", 100}});
+  payment_node("pm-2", {{"provider_delay_ms", 5}, {"decline_rate", 0}, {"unknown_rate", 0}, {"relay", false},
+                        {"inline_handoff", false}});
   doc_ = {{"name", fmt::format("runtime-test-{}", getpid())},
           {"secret", "dine-test-secret-0123456789abcdef"},
           {"roles", {{"testkit", {{"greeting", "hello from the section"}, {"fail_first_n", kFailFirstN}}}}},
