@@ -252,8 +252,9 @@ void render_proxy(Conf& c, std::string_view connection, int read_timeout_ms) {
 
 void render_server(Conf& c, const Topology& topo, const Node& gw, const NginxPaths& p) {
   const int rate = topo.gateway.rate_per_node(topo.by_kind(NodeKind::Nginx).size());
-  const std::string limit = fmt::format("limit_req zone=gateway burst={} nodelay;",
-                                        effective_burst(topo.gateway, rate));
+  const int burst = effective_burst(topo.gateway, rate);  // nginx refuses "burst=0": it is the default
+  const std::string limit = burst > 0 ? fmt::format("limit_req zone=gateway burst={} nodelay;", burst)
+                                      : std::string("limit_req zone=gateway nodelay;");
   c.line(1, "server {");
   c.line(2, fmt::format("listen {} default_server;", endpoint(gw)));
   c.line(2, "server_name _;");

@@ -77,6 +77,7 @@ TEST(NginxConf, UpstreamListsTheAppNodesWithPassiveChecksAndKeepalive) {
 TEST(NginxConf, TheGlobalCapIsSplitOverTheGatewaysAndRejectsAtOnce) {
   auto one = render(topo(1, R"({"qps_cap": 10})"));
   EXPECT_TRUE(has(one, "limit_req_zone gateway zone=gateway:1m rate=10r/s;")) << one;
+  EXPECT_TRUE(has(block(one, "location /api/v1/ {"), "limit_req zone=gateway nodelay;"));  // burst 0
   auto three = topo(3, R"({"qps_cap": 10, "burst": 4})");
   for (const char* node : {"gw-1", "gw-2", "gw-3"}) {
     auto text = render(three, node);
