@@ -84,7 +84,7 @@ void stats(const Globals& g, const StatsArgs& a) {
   std::vector<std::string> missing;
   for (const Node* n : nodes) {
     const std::string log = stack::nginx_paths(topo, *n, state_dir).access_log();
-    const bool ok = read_access_log(log, from, acc);
+    const bool ok = stack::read_access_log(log, from, acc);
     read.push_back({{"node", n->id}, {"access_log", log}, {"read", ok}});
     if (!ok) missing.push_back(fmt::format("{} ({})", n->id, log));
   }

@@ -116,6 +116,7 @@ void render_globals(Conf& c, const Node& gw, const NginxPaths& p, const std::str
   c.line(0, "worker_shutdown_timeout 5s;  # a graceful stop (SIGQUIT) does not wait for WebSockets forever");
   c.line(0, fmt::format("pid {};", quoted(p.pid_file())));
   c.line(0, fmt::format("error_log {} warn;", quoted(p.error_log())));
+  c.line(0, "worker_rlimit_nofile 8192;  # a proxied request holds two descriptors");
   c.line(0, "pcre_jit on;");
   c.blank();
   c.line(0, "events {");
