@@ -14,6 +14,7 @@
 #include "core/pg/migrate.hpp"
 #include "core/runtime/role.hpp"
 #include "core/topology.hpp"
+#include "server/coupon/audit.hpp"
 
 namespace dine::cli {
 
@@ -107,5 +108,14 @@ struct StreamRedrive {
 // (redis::redrive_dead_letters, in batches), unless neither key exists there.
 // Blocking. Throws std::runtime_error naming the node when Redis fails.
 StreamRedrive redrive_stream(const Node& redis, const std::string& stream, const std::string& dead_stream, int max);
+
+// ---- coupon audit ------------------------------------------------------------
+
+// coupon::audit on `redis` (the authority) and database `database` of `pg`,
+// after waiting up to `settle` for the coupon-db group to have persisted
+// every claim (report.in_flight tells what was left). Blocking. Throws
+// std::runtime_error naming the node that failed.
+coupon::AuditReport audit_coupons(const Topology& topo, const Node& redis, const Node& pg,
+                                  const std::string& database, milliseconds settle);
 
 }  // namespace dine::cli

@@ -137,7 +137,29 @@ Task<void> redrive_stream_on(redis::ClientConfig cfg, std::string stream, std::s
   out->left = left.integer;
 }
 
+Task<void> audit_on(redis::ClientConfig cfg, std::string dsn, milliseconds settle, coupon::AuditReport* out) {
+  auto ex = co_await asio::this_coro::executor;
+  redis::Client mq(ex, cfg);
+  const Deadline until = deadline_in(settle);
+  while (co_await coupon::unsettled(Context::background("audit", kRedisCommand), mq) > 0 && Clock::now() < until)
+    co_await sleep_for(milliseconds(100));
+  auto db = co_await pg::Connection::connect(ex, dsn, deadline_in(kConnect));
+  *out = co_await coupon::audit(Context::background("audit", std::chrono::minutes(5)), mq, *db);
+}
+
 }  // namespace
+
+coupon::AuditReport audit_coupons(const Topology& topo, const Node& redis, const Node& pg,
+                                  const std::string& database, milliseconds settle) {
+  coupon::AuditReport out;
+  try {
+    run_blocking(audit_on(redis_config(redis), topo.dsn(pg, database), settle, &out));
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format("auditing coupons on {} ({}) and {} ({}) failed: {}", redis.id,
+                                         redis.address(), pg.id, pg.address(), describe(e)));
+  }
+  return out;
+}
 
 std::vector<GroupResult> ensure_groups(const std::vector<GroupSite>& sites,
                                        const std::function<void(const GroupResult&)>& progress) {

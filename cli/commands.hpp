@@ -26,12 +26,14 @@ struct Failure {
 void init_cli_logs(const Globals& g);
 
 void setup_serve(CLI::App& app, Globals& g);  // dine serve ROLE
-void setup_db(CLI::App& app, Globals& g);     // dine db migrate
+void setup_db(CLI::App& app, Globals& g);     // dine db migrate, seed
+void setup_db_seed(CLI::App& db, Globals& g); // dine db seed (under setup_db's "db")
 void setup_stack(CLI::App& app, Globals& g);  // dine up, down, ps
 void setup_sim(CLI::App& app, Globals& g);    // dine sim orders
 void setup_demo(CLI::App& app, Globals& g);   // dine demo
 void setup_outbox(CLI::App& app, Globals& g); // dine outbox redrive
 void setup_stream(CLI::App& app, Globals& g); // dine stream redrive
+void setup_audit(CLI::App& app, Globals& g);  // dine audit coupons
 void setup_gen(CLI::App& app, Globals& g);    // dine gen nginx
 void setup_gateway(CLI::App& app, Globals& g); // dine gateway stats
 

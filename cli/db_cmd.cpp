@@ -1,6 +1,6 @@
 // dine db migrate: create every database of the topology, apply the embedded
 // migrations, then create the consumer groups the roles read streams with;
-// safe to run twice.
+// safe to run twice. (dine db seed: cli/seed_cmd.cpp.)
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -65,6 +65,7 @@ void setup_db(CLI::App& app, Globals& g) {
     init_cli_logs(g);
     migrate(g, *json);
   });
+  setup_db_seed(*db, g);
 }
 
 }  // namespace dine::cli

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   dine::cli::setup_demo(app, g);
   dine::cli::setup_outbox(app, g);
   dine::cli::setup_stream(app, g);
+  dine::cli::setup_audit(app, g);
   dine::cli::setup_gen(app, g);
   dine::cli::setup_gateway(app, g);
 

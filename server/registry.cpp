@@ -4,7 +4,9 @@
 
 #include <fmt/format.h>
 
+#include "server/coupon/role.hpp"
 #include "server/member/role.hpp"
+#include "server/menu/role.hpp"
 #include "server/order/role.hpp"
 #include "server/store/role.hpp"
 #include "server/testkit/role.hpp"
@@ -12,9 +14,11 @@
 namespace dine::server {
 namespace {
 
-const std::array<const runtime::RoleDescriptor*, 4>& all() {
-  static const std::array<const runtime::RoleDescriptor*, 4> kRoles = {
+const std::array<const runtime::RoleDescriptor*, 6>& all() {
+  static const std::array<const runtime::RoleDescriptor*, 6> kRoles = {
+      &coupon::role(),
       &member::role(),
+      &menu::role(),
       &order::role(),
       &store::role(),
       &testkit::role(),  // hidden; `dine serve` runs it only with DINE_TEST_ROLES=1

@@ -9,11 +9,16 @@
 #include <sstream>
 #include <sys/wait.h>
 
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
 #include "core/http/client.hpp"
+#include "core/pg/connection.hpp"
 #include "core/pg/migrate.hpp"
+#include "core/redis/client.hpp"
 #include "core/stack/process.hpp"
 
 namespace dine::runtime_test {
@@ -60,6 +65,21 @@ Task<Resp> call_task(http::ClientRequest req, milliseconds timeout) {
   co_return out;
 }
 
+// (A coroutine of its own, parameters by value or reference to the caller's
+// frame: a lambda coroutine invoked in place would outlive its captures.)
+Task<void> one_of_many(http::Client& client, http::ClientRequest req, Resp& r, int& left,
+                       asio::steady_timer& all_done) {
+  try {
+    auto answer = co_await client.request(std::move(req));
+    r.status = answer.status;
+    r.body = std::move(answer.body);
+    r.headers = std::move(answer.headers);
+  } catch (const std::exception& e) {
+    r.error = e.what();
+  }
+  if (--left == 0) all_done.cancel();
+}
+
 }  // namespace
 
 // --- Kit -----------------------------------------------------------------------
@@ -83,7 +103,7 @@ Kit::Kit() {
   };
   json nodes = json::array();
   nodes.push_back({{"id", "pg-testkit"}, {"kind", "postgres"}, {"host", pg.host}, {"port", pg.port},
-                   {"user", pg.user}, {"databases", {"testkit", "member", "store"}}});
+                   {"user", pg.user}, {"databases", {"testkit", "member", "store", "menu", "coupon"}}});
   nodes.push_back({{"id", "redis-testkit"}, {"kind", "redis"}, {"host", redis.host}, {"port", redis.port}});
   int node_id = 0;
   auto add = [&](const std::string& id, json extra) {
@@ -106,6 +126,16 @@ Kit::Kit() {
   // A store node likewise (database "store"): runtime_store_test.
   nodes.push_back({{"id", "st-1"}, {"kind", "dine"}, {"role", "store"}, {"host", "127.0.0.1"}, {"port", port()},
                    {"node_id", ++node_id}, {"uses", {{"db", {"pg-testkit"}}}}});
+  // A menu node (database "menu", redis-cache = the harness Redis), short
+  // cache expiries so a test sees them lapse: runtime_menu_test.
+  nodes.push_back({{"id", "mn-1"}, {"kind", "dine"}, {"role", "menu"}, {"host", "127.0.0.1"}, {"port", port()},
+                   {"node_id", ++node_id}, {"uses", {{"db", {"pg-testkit"}}, {"cache", {"redis-testkit"}}}},
+                   {"config", {{"cache_ttl_s", 100}, {"cache_jitter_s", 50}, {"null_ttl_s", 2}}}});
+  // A coupon node (database "coupon", redis-mq = the harness Redis), which
+  // looks for new campaigns every 200 ms: runtime_coupon_test.
+  nodes.push_back({{"id", "cp-1"}, {"kind", "dine"}, {"role", "coupon"}, {"host", "127.0.0.1"}, {"port", port()},
+                   {"node_id", ++node_id}, {"uses", {{"db", {"pg-testkit"}}, {"mq", {"redis-testkit"}}}},
+                   {"config", {{"sync_every_ms", 200}}}});
   doc_ = {{"name", fmt::format("runtime-test-{}", getpid())},
           {"secret", "dine-test-secret-0123456789abcdef"},
           {"roles", {{"testkit", {{"greeting", "hello from the section"}, {"fail_first_n", kFailFirstN}}}}},
@@ -236,6 +266,63 @@ Resp call(int port, std::string method, std::string target, http::Headers header
   req.headers = std::move(headers);
   req.timeout = timeout;
   return dine::test::run([req, timeout](asio::any_io_executor) { return call_task(req, timeout); });
+}
+
+std::vector<Resp> call_each(int port, const std::string& method, const std::string& target,
+                            const std::vector<std::string>& bodies, int in_flight, milliseconds timeout) {
+  const int n = static_cast<int>(bodies.size());
+  std::vector<Resp> out(bodies.size());
+  if (n == 0) return out;
+  dine::test::run([&](asio::any_io_executor ex) -> Task<void> {
+    http::ClientOptions opts;
+    // The client queues calls beyond its connections: at most in_flight at once.
+    opts.max_connections_per_host = static_cast<std::size_t>(std::max(1, in_flight));
+    opts.timeout = timeout;
+    opts.retries = 0;
+    http::Client client(ex, opts);
+    int left = n;
+    asio::steady_timer all_done(ex, Clock::time_point::max());
+    for (int i = 0; i < n; ++i) {
+      http::ClientRequest req;
+      req.method = method;
+      req.port = port;
+      req.target = target;
+      req.body = bodies[static_cast<std::size_t>(i)];
+      spawn_logged(ex, one_of_many(client, std::move(req), out[static_cast<std::size_t>(i)], left, all_done),
+                   "call_each");
+    }
+    while (left > 0) {
+      boost::system::error_code ec;
+      co_await all_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  });
+  return out;
+}
+
+std::vector<Resp> call_many(int port, const std::string& method, const std::string& target, int n,
+                            const std::string& body, milliseconds timeout) {
+  return call_each(port, method, target, std::vector<std::string>(static_cast<std::size_t>(n), body), n, timeout);
+}
+
+redis::Reply redis_cmd(std::vector<std::string> argv) {
+  auto& r = Harness::get().redis();
+  return dine::test::run([&](asio::any_io_executor ex) -> Task<redis::Reply> {
+    redis::ClientConfig c;
+    c.name = "test";
+    c.host = r.host;
+    c.port = r.port;
+    redis::Client client(ex, c);
+    redis::Reply reply = co_await client.command(std::move(argv));
+    co_return reply;
+  });
+}
+
+void pg_exec(const std::string& db, const std::string& sql) {
+  auto& pg = Harness::get().pg(0);
+  dine::test::run([&](asio::any_io_executor ex) -> Task<void> {
+    auto c = co_await pg::Connection::connect(ex, pg.dsn(db), deadline_in(milliseconds(5000)));
+    co_await c->simple(sql, deadline_in(milliseconds(10000)));
+  });
 }
 
 std::optional<double> metric(const std::string& text, const std::string& name, const std::vector<std::string>& labels) {

@@ -16,6 +16,7 @@
 
 #include "core/async.hpp"
 #include "core/http/message.hpp"
+#include "core/redis/reply.hpp"
 #include "core/topology.hpp"
 #include "tests/integration/harness.hpp"
 
@@ -124,6 +125,20 @@ inline Resp post_json(int port, std::string target, std::string body) {
 inline Resp get(int port, std::string target, milliseconds timeout = milliseconds(10000)) {
   return call(port, "GET", std::move(target), {}, timeout);
 }
+
+// `n` copies of one call, all sent at once (one connection each, each on the
+// calling thread's loop); the answers in order.
+std::vector<Resp> call_many(int port, const std::string& method, const std::string& target, int n,
+                            const std::string& body = {}, milliseconds timeout = milliseconds(20000));
+// One call per body, at most `in_flight` at once (one connection each); the answers in order.
+std::vector<Resp> call_each(int port, const std::string& method, const std::string& target,
+                            const std::vector<std::string>& bodies, int in_flight,
+                            milliseconds timeout = milliseconds(60000));
+
+// One command on the harness's Redis (blocking).
+redis::Reply redis_cmd(std::vector<std::string> argv);
+// One statement (or several, simple protocol) on database `db` of the harness's PostgreSQL 0.
+void pg_exec(const std::string& db, const std::string& sql);
 
 // The value of the series `name{...}` whose labels contain every one of
 // `labels` (e.g. {"component=\"flaky\""}) in a /metrics text; nullopt when absent.
