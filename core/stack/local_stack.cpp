@@ -338,9 +338,11 @@ void LocalStack::start_gateways(const Progress& progress) {
       say(progress, n->id, fmt::format("already running, pid {}", e->pid));
       continue;
     }
-    check_port_free(*n);
     NginxInstance gw;
     gw.paths = nginx_paths(topo_, *n, state_dir_);
+    if (int orphans = kill_orphaned_workers(gw.paths.dir + "/"))
+      say(progress, n->id, fmt::format("killed {} nginx worker(s) left behind by a master that died", orphans));
+    check_port_free(*n);
     gw.host = n->host;
     gw.port = n->port;
     nginx_write(gw.paths, render_nginx_conf(topo_, *n, gw.paths, user));
@@ -380,6 +382,10 @@ void LocalStack::down(const Progress& progress) {
     save_state();
   };
   stop_kind("nginx", SIGQUIT, kRoleGrace);  // no new requests reach roles that are stopping
+  for (const auto& e : entries_)
+    if (e.kind == "nginx")
+      if (int orphans = kill_orphaned_workers(state_dir_ + "/" + e.id + "/"))
+        say(progress, e.id, fmt::format("killed {} nginx worker(s) left behind by a master that died", orphans));
   stop_kind("dine", SIGTERM, kRoleGrace);
   stop_kind("redis", SIGTERM, kRedisGrace);
   stop_kind("postgres", SIGINT, kPgGrace);  // fast shutdown

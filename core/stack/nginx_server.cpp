@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <grp.h>
+#include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <sys/stat.h>
 #include <thread>
@@ -38,7 +40,55 @@ std::vector<std::string> nginx_argv(const NginxPaths& p) {
   return {nginx_binary(), "-p", p.dir + "/", "-c", p.conf(), "-e", p.error_log()};
 }
 
+struct ProcStat {
+  std::string comm;
+  char state = 0;
+  pid_t pgrp = 0;
+};
+
+std::optional<ProcStat> proc_stat(pid_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/stat", pid));
+  std::string line;
+  if (!std::getline(in, line)) return std::nullopt;
+  const auto open = line.find('('), close = line.rfind(')');
+  if (open == std::string::npos || close == std::string::npos) return std::nullopt;
+  ProcStat st;
+  st.comm = line.substr(open + 1, close - open - 1);
+  std::istringstream rest(line.substr(close + 2));
+  long ppid = 0, pgrp = 0;
+  if (!(rest >> st.state >> ppid >> pgrp)) return std::nullopt;
+  st.pgrp = static_cast<pid_t>(pgrp);
+  return st;
+}
+
+bool holds_file_under(pid_t pid, const std::string& prefix) {
+  std::error_code ec;
+  for (const auto& fd : fs::directory_iterator(fmt::format("/proc/{}/fd", pid), ec)) {
+    std::error_code link_ec;
+    const std::string target = fs::read_symlink(fd.path(), link_ec).string();
+    if (!link_ec && target.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
 }  // namespace
+
+int kill_orphaned_workers(const std::string& path_prefix) {
+  int killed = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = std::stoi(name);
+    auto st = proc_stat(pid);
+    if (!st || st->comm != "nginx" || st->state == 'Z' || st->pgrp == pid) continue;
+    auto leader = proc_stat(st->pgrp);
+    if (leader && leader->state != 'Z') continue;  // its master still runs: not an orphan
+    if (!holds_file_under(pid, path_prefix)) continue;
+    if (kill(pid, SIGKILL) == 0) ++killed;
+  }
+  return killed;
+}
 
 std::string nginx_binary() {
   if (const char* env = std::getenv("DINE_NGINX"); env && *env) return env;

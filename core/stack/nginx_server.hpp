@@ -46,4 +46,10 @@ pid_t nginx_start(NginxInstance& n, milliseconds ready_timeout = milliseconds(10
 // not keep serving the port after its master is gone.
 void nginx_stop(NginxInstance& n, milliseconds grace = milliseconds(10000));
 
+// nginx's workers outlive a master killed with SIGKILL (or a crashed test
+// whose master died with it) and keep serving its port. Kills every process
+// named nginx whose process group leader is gone and which holds a file whose
+// path starts with `path_prefix` (a node's dir); returns how many.
+int kill_orphaned_workers(const std::string& path_prefix);
+
 }  // namespace dine::stack

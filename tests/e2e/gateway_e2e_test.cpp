@@ -170,5 +170,25 @@ TEST_F(GatewayE2E, UpStartsTheGatewayAfterTheRolesAndDownStopsIt) {
   EXPECT_FALSE(stack::wait_port("127.0.0.1", gw_port_, Clock::now()));
 }
 
+// nginx's workers outlive a master killed with SIGKILL and keep its port:
+// dine down finds them by the node's files.
+TEST_F(GatewayE2E, DownEndsWorkersOfAKilledMaster) {
+  auto up = e2e::run_dine(args("up"));
+  ASSERT_EQ(up.code, 0) << up.out;
+  auto ps = e2e::run_dine(args("ps --json"));
+  pid_t master = 0;
+  for (const auto& n : json::parse(ps.out.substr(ps.out.find('['))))
+    if (n["id"] == "gw-1") master = n["pid"].get<int>();
+  ASSERT_GT(master, 0) << ps.out;
+  ASSERT_EQ(::kill(master, SIGKILL), 0);
+  ASSERT_TRUE(test::eventually([&] { return !stack::alive(master); }, milliseconds(5000)));
+  EXPECT_TRUE(stack::wait_port("127.0.0.1", gw_port_, deadline_in(milliseconds(1000)))) << "no orphaned worker";
+  auto down = e2e::run_dine(args("down"));
+  ASSERT_EQ(down.code, 0) << down.out;
+  EXPECT_NE(down.out.find("killed 1 nginx worker(s) left behind by a master that died"), std::string::npos)
+      << down.out;
+  EXPECT_FALSE(stack::wait_port("127.0.0.1", gw_port_, Clock::now()));
+}
+
 }  // namespace
 }  // namespace dine

@@ -140,6 +140,9 @@ void AppNode::stop() {
 // --- Gateway -------------------------------------------------------------------
 
 Gateway::Gateway(const GatewaySpec& spec) {
+  // Workers of an earlier test process that was killed outlive their master.
+  static const int swept = stack::kill_orphaned_workers("/tmp/dine-test-");
+  (void)swept;
   static int made = 0;
   const std::string dir = fmt::format("{}/gateway-{}", test::Harness::get().temp_dir(), ++made);
   json nodes = json::array();

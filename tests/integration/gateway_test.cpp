@@ -6,6 +6,7 @@
 // reads back by route without tokens.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -209,6 +210,21 @@ TEST(Gateway, ADeadAppNodeIsPassedOverAndAllDeadIs503WithoutAddresses) {
     EXPECT_EQ(a.header("retry-after"), "1") << a;
     for (const auto& word : internal) EXPECT_EQ(a.raw.find(word), std::string::npos) << word << " in " << a;
   }
+}
+
+// A master killed with SIGKILL leaves its workers serving the port; dine up
+// and dine down find them by the node's files and end them.
+TEST(Gateway, WorkersLeftByADeadMasterAreFoundAndKilled) {
+  AppNode app("app-1");
+  Gateway gw({{app.port()}});
+  ASSERT_EQ(request(gw.port(), "GET", "/api/v1/orders/1").status, 200);
+  ASSERT_EQ(::kill(gw.pid(), SIGKILL), 0);
+  ASSERT_TRUE(eventually([&] { return !stack::alive(gw.pid()); }, milliseconds(5000)));
+  EXPECT_EQ(request(gw.port(), "GET", "/api/v1/orders/2").status, 200) << "no orphaned worker to find";
+  EXPECT_EQ(stack::kill_orphaned_workers(gw.paths().dir + "-elsewhere/"), 0);
+  EXPECT_GE(stack::kill_orphaned_workers(gw.paths().dir + "/"), 1);
+  EXPECT_TRUE(eventually([&] { return !stack::wait_port("127.0.0.1", gw.port(), Clock::now()); }, milliseconds(5000)))
+      << "a worker still listens";
 }
 
 TEST(Gateway, TheUserWebSocketIsUpgradedAndTunnelled) {
