@@ -68,6 +68,7 @@ void demo(const Globals& g, const DemoArgs& a) {
       fmt::print("  \u2713 {:<12} {} migration(s) applied, {} present\n", "migrate", applied,
                  report.steps.size() - applied);
       stack.start_roles(self_exe(), print_event);
+      stack.start_gateways(print_event);
     } catch (...) {
       fmt::print("-- start failed; stopping what was started\n");
       stack.down(print_event);

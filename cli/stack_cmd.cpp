@@ -70,6 +70,7 @@ void up(const Globals& g, const StackArgs& a) {
         [&](const GroupResult& r) { print_event({r.site.redis->id, group_line(r), true}); });
     print_event({"migrations", fmt::format("{} applied, {} already there", applied, present), true});
     st.start_roles(self_exe(), print_event);
+    st.start_gateways(print_event);
   } catch (const std::exception& e) {
     std::string why = e.what();
     fmt::print(stderr, "dine up failed: {}\nstopping what was started:\n", why);
@@ -125,7 +126,7 @@ void add_state_dir(CLI::App* cmd, StackArgs& a) {
 void setup_stack(CLI::App& app, Globals& g) {
   auto args = std::make_shared<StackArgs>();
 
-  auto* up_cmd = app.add_subcommand("up", "start the local stack: PostgreSQL, Redis, then every dine role");
+  auto* up_cmd = app.add_subcommand("up", "start the local stack: PostgreSQL, Redis, every dine role, then nginx");
   add_state_dir(up_cmd, *args);
   up_cmd->footer("Example:\n  dine up && dine ps\n  dine --topology my.json up --state-dir /tmp/dine-state");
   up_cmd->callback([&g, args] {

@@ -4,6 +4,8 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <initializer_list>
@@ -78,6 +80,39 @@ void read_redis(Reader& r, Node& n) {
            "\"allkeys-random\", \"volatile-lru\", \"volatile-lfu\", \"volatile-random\" or \"volatile-ttl\"");
 }
 
+void read_uses(Reader& r, Node& n) {
+  const json* u = r.get("uses");
+  if (!u) return;
+  Reader ur(*u, r.source(), r.key("uses"));
+  for (auto it = u->begin(); it != u->end(); ++it) n.uses[it.key()] = ur.strings(it.key(), true);
+}
+
+// A gateway node: nginx in front of the app nodes it lists under uses.app.
+void read_nginx(Reader& r, Node& n) {
+  n.workers = r.integer("workers", 1, 1, 256);
+  read_uses(r, n);
+  for (const auto& [purpose, deps] : n.uses)
+    if (purpose != "app")
+      r.fail(r.key("uses." + purpose), "is not a purpose of a gateway node",
+             "a gateway forwards to app nodes only: write \"uses\": {\"app\": [\"app-1\", ...]}");
+  auto app = n.uses.find("app");
+  if (app == n.uses.end() || app->second.empty())
+    r.fail(r.key("uses.app"), "is missing", "list the app nodes the gateway forwards to: \"uses\": {\"app\": "
+                                            "[\"app-1\", \"app-2\"]}");
+}
+
+Gateway read_gateway(const json& obj, const std::string& source) {
+  Reader r(obj, source, "gateway");
+  Gateway g;
+  g.qps_cap = r.integer("qps_cap", g.qps_cap, 1, 100'000'000);
+  g.burst = r.integer("burst", g.burst, 0, 100'000'000);
+  g.static_dir = r.str("static_dir", "");
+  g.max_fails = r.integer("max_fails", g.max_fails, 0, 1000);
+  g.fail_timeout_s = r.integer("fail_timeout_s", g.fail_timeout_s, 1, 86400);
+  r.reject_unknown();
+  return g;
+}
+
 NodeKind parse_kind(Reader& r, const std::string& k) {
   auto s = r.str(k);
   if (s == "postgres") return NodeKind::Postgres;
@@ -106,15 +141,13 @@ Node read_node(const json& obj, const std::string& source, const std::string& pa
       read_redis(r, n);
       break;
     case NodeKind::Nginx:
+      read_nginx(r, n);
       break;
     case NodeKind::Dine: {
       n.role = r.str("role");
       n.node_id = r.integer("node_id", std::nullopt, 0, 255);
       n.threads = r.integer("threads", 0, 0, 256);
-      if (const json* u = r.get("uses")) {
-        Reader ur(*u, source, r.key("uses"));
-        for (auto it = u->begin(); it != u->end(); ++it) n.uses[it.key()] = ur.strings(it.key(), true);
-      }
+      read_uses(r, n);
       if (const json* c = r.get("config")) {
         if (!c->is_object()) r.fail(r.key("config"), "must be an object", "write \"config\": {...}");
         n.config = c->dump();
@@ -150,6 +183,10 @@ void validate(const Topology& t) {
           throw TopologyError(fmt::format("{}: nodes.{}.uses.{}: \"{}\" is not a node of this topology; fix: "
                                           "add a node with that id or correct the name",
                                           t.source, n.id, purpose, d));
+        if (n.kind == NodeKind::Nginx && dep->kind != NodeKind::Dine)
+          throw TopologyError(fmt::format("{}: nodes.{}.uses.{}: \"{}\" is a {} node, not a dine node; fix: a "
+                                          "gateway forwards to app nodes only: list nodes of kind dine",
+                                          t.source, n.id, purpose, d, to_string(dep->kind)));
         // A client must drop an idle keep-alive connection before the server
         // does, or a request sent as the server closes fails (a 5xx for a user).
         if (dep->kind == NodeKind::Dine && n.limits.client_idle_ms() >= dep->limits.idle_timeout_ms)
@@ -215,6 +252,18 @@ std::vector<const Node*> Topology::by_role(const std::string& role) const {
   for (const auto& n : nodes)
     if (n.kind == NodeKind::Dine && n.role == role) out.push_back(&n);
   return out;
+}
+
+std::vector<const Node*> Topology::by_kind(NodeKind kind) const {
+  std::vector<const Node*> out;
+  for (const auto& n : nodes)
+    if (n.kind == kind) out.push_back(&n);
+  return out;
+}
+
+int Gateway::rate_per_node(std::size_t gateway_nodes) const {
+  const auto n = static_cast<int64_t>(std::max<std::size_t>(gateway_nodes, 1));
+  return static_cast<int>((qps_cap + n - 1) / n);
 }
 
 DsnOptions DsnOptions::for_pools(const std::string& node_id, const Limits& l) {
@@ -335,6 +384,7 @@ Topology parse_topology(const std::string& text, const std::string& source) {
       t.roles[it.key()] = it->dump();
     }
   }
+  if (const json* g = r.get("gateway")) t.gateway = read_gateway(*g, source);
   const json* nodes = r.get("nodes");
   if (!nodes || !nodes->is_array() || nodes->empty())
     r.fail("nodes", "must be a non-empty list", "list the nodes: [{\"id\": ..., \"kind\": ..., ...}]");

@@ -80,12 +80,28 @@ struct Node {
   std::string role;  // "order", ...
   int node_id = 0;   // 0..255, unique per role: part of every id the node makes
   int threads = 0;   // 0: the --threads flag or the number of cores
-  std::map<std::string, std::vector<std::string>> uses;  // purpose -> node ids
+  // nginx (a gateway node): its worker_processes; its only purpose in `uses` is "app"
+  int workers = 1;
+  // dine roles and nginx: purpose -> node ids
+  std::map<std::string, std::vector<std::string>> uses;
   std::string config;  // the node's "config" object (JSON text; "" when absent): its role reads it
   Limits limits;
 
   std::vector<std::string> uses_all() const;  // every dependency, in order, once
   std::string address() const;                // "127.0.0.1:18101"
+};
+
+// The "gateway" section: what every nginx node of the topology shares
+// (docs/gateway.md). The cap is global: each of the N nginx nodes admits
+// ceil(qps_cap / N) requests a second to the app nodes.
+struct Gateway {
+  int qps_cap = 20000;      // requests/s over all gateway nodes; above it: 429 at once, never queued
+  int burst = 0;            // requests a node admits above its rate at once (nginx limit_req burst, nodelay)
+  std::string static_dir;   // what /static/ serves; "": <state dir>/static
+  int max_fails = 2;        // failed attempts within fail_timeout_s that mark an app node down
+  int fail_timeout_s = 5;   // ... and how long it then stays out
+
+  int rate_per_node(std::size_t gateway_nodes) const;  // ceil(qps_cap / gateway_nodes)
 };
 
 struct Topology {
@@ -97,10 +113,12 @@ struct Topology {
   // "roles": {"order": {...}}: each role's section (JSON text), the defaults of
   // every node of that role; a node's own "config" overrides key by key.
   std::map<std::string, std::string> roles;
+  Gateway gateway;
 
   const Node* find(const std::string& id) const;
   const Node& node(const std::string& id) const;  // throws TopologyError
   std::vector<const Node*> by_role(const std::string& role) const;
+  std::vector<const Node*> by_kind(NodeKind kind) const;
   // libpq DSN for one database of a postgres node (password from the node or
   // DINE_PG_PASSWORD; hostaddr = the resolved address, so libpq does no lookup).
   std::string dsn(const Node& pg, const std::string& database, const DsnOptions& opts) const;

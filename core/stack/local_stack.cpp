@@ -21,6 +21,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/stack/nginx_conf.hpp"
+#include "core/stack/nginx_server.hpp"
 #include "core/stack/process.hpp"
 #include "core/stack/servers.hpp"
 
@@ -71,8 +73,11 @@ void stop_all(const std::vector<pid_t>& pids, int sig, milliseconds grace) {
     std::this_thread::sleep_for(step);
     step = std::min(step * 2, milliseconds(50));
   }
-  for (pid_t p : pids)
-    if (alive(p)) kill_hard(p);
+  for (pid_t p : pids) {
+    if (!alive(p)) continue;
+    kill(-p, SIGKILL);  // its group too: every server was started as a session leader (nginx's workers)
+    kill_hard(p);
+  }
 }
 
 std::string log_name(NodeKind k) {
@@ -325,6 +330,37 @@ void LocalStack::start_roles(const std::string& self_exe, const Progress& progre
   }
 }
 
+void LocalStack::start_gateways(const Progress& progress) {
+  lock();
+  const std::string user = nginx_worker_user();
+  for (const Node* n : topo_.by_kind(NodeKind::Nginx)) {
+    if (const Entry* e = entry(n->id); e && runs_node(e->pid, e->kind, e->id)) {
+      say(progress, n->id, fmt::format("already running, pid {}", e->pid));
+      continue;
+    }
+    NginxInstance gw;
+    gw.paths = nginx_paths(topo_, *n, state_dir_);
+    if (int orphans = kill_orphaned_workers(gw.paths.dir + "/"))
+      say(progress, n->id, fmt::format("killed {} nginx worker(s) left behind by a master that died", orphans));
+    check_port_free(*n);
+    gw.host = n->host;
+    gw.port = n->port;
+    nginx_write(gw.paths, render_nginx_conf(topo_, *n, gw.paths, user));
+    if (auto check = nginx_check(gw.paths); !check.ok)
+      throw std::runtime_error(fmt::format("{}: nginx -t refused {}:\n{}", n->id, gw.paths.conf(), check.output));
+    try {
+      nginx_start(gw);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(fmt::format("{}: {}", n->id, e.what()));
+    }
+    record(*n, gw.pid, gw.paths.error_log());
+    const auto apps = topo_.uses(*n, "app");
+    const int rate = topo_.gateway.rate_per_node(topo_.by_kind(NodeKind::Nginx).size());
+    say(progress, n->id, fmt::format("nginx ready on {}, pid {} ({} app node(s), {} r/s of {})", n->address(),
+                                     gw.pid, apps.size(), rate, topo_.gateway.qps_cap));
+  }
+}
+
 void LocalStack::down(const Progress& progress) {
   lock();
   load_state();  // another process may have started what we stop
@@ -345,8 +381,12 @@ void LocalStack::down(const Progress& progress) {
     }
     save_state();
   };
+  stop_kind("nginx", SIGQUIT, kRoleGrace);  // no new requests reach roles that are stopping
+  for (const auto& e : entries_)
+    if (e.kind == "nginx")
+      if (int orphans = kill_orphaned_workers(state_dir_ + "/" + e.id + "/"))
+        say(progress, e.id, fmt::format("killed {} nginx worker(s) left behind by a master that died", orphans));
   stop_kind("dine", SIGTERM, kRoleGrace);
-  stop_kind("nginx", SIGQUIT, kRoleGrace);
   stop_kind("redis", SIGTERM, kRedisGrace);
   stop_kind("postgres", SIGINT, kPgGrace);  // fast shutdown
   unlock();

@@ -52,7 +52,12 @@ class LocalStack {
   // Each dine node as `self_exe --topology F serve ROLE --node ID`, in
   // dependency order, each waited for until GET /readyz answers 200 (30 s).
   void start_roles(const std::string& self_exe, const Progress& progress = {});
-  // Roles first (SIGTERM, 10 s), then Redis and PostgreSQL; keeps data and logs.
+  // Each nginx node (a gateway): its config rendered into state_dir/<id>/nginx.conf
+  // and checked with `nginx -t`, then nginx started and waited for until its
+  // port accepts connections (10 s). After start_roles: it forwards to them.
+  void start_gateways(const Progress& progress = {});
+  // Gateways first (SIGQUIT: requests in flight finish), then roles
+  // (SIGTERM, 10 s), then Redis and PostgreSQL; keeps data and logs.
   void down(const Progress& progress = {});
 
   std::vector<NodeStatus> ps() const;

@@ -6,12 +6,14 @@
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <filesystem>
 #include <fstream>
 #include <deque>
 #include <grp.h>
 #include <pwd.h>
 #include <stdexcept>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -243,6 +245,15 @@ std::string tail_file(const std::string& path, std::size_t lines) {
 }
 
 bool running_as_root() { return geteuid() == 0; }
+
+void make_traversable(const std::string& dir) {
+  namespace fs = std::filesystem;
+  for (fs::path p = fs::absolute(dir).parent_path(); !p.empty(); p = p.parent_path()) {
+    struct stat st {};
+    if (stat(p.c_str(), &st) == 0 && !(st.st_mode & S_IXOTH)) chmod(p.c_str(), st.st_mode | S_IXOTH);
+    if (p == p.root_path()) break;
+  }
+}
 
 std::optional<std::string> postgres_run_as() {
   if (!running_as_root()) return std::nullopt;

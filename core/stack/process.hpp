@@ -54,6 +54,9 @@ std::string tcp_first_line(const std::string& host, int port, const std::string&
                            milliseconds timeout);
 
 bool running_as_root();
+// Makes every directory above `dir` searchable by other users (o+x), so a
+// server we start as another user (postgres, nginx's workers) reaches `dir`.
+void make_traversable(const std::string& dir);
 // The user the postgres server runs as when we are root ("postgres"); nullopt otherwise.
 std::optional<std::string> postgres_run_as();
 

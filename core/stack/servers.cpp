@@ -38,15 +38,6 @@ std::string command_output(const std::string& cmd) {
   return trim(out);
 }
 
-// Each directory above `dir` must be searchable by the postgres user.
-void make_traversable(const fs::path& dir) {
-  for (fs::path p = fs::absolute(dir).parent_path(); !p.empty(); p = p.parent_path()) {
-    struct stat st {};
-    if (stat(p.c_str(), &st) == 0 && !(st.st_mode & S_IXOTH)) chmod(p.c_str(), st.st_mode | S_IXOTH);
-    if (p == p.root_path()) break;
-  }
-}
-
 void give_to_postgres(const fs::path& p) {
   auto user = postgres_run_as();
   if (!user) return;
@@ -173,7 +164,7 @@ void pg_init(const PgInstance& pg) {
   if (fs::exists(data)) return;
   fs::create_directories(dir);
   if (running_as_root()) {
-    make_traversable(dir);
+    make_traversable(dir.string());  // the postgres user reaches its data dir
     give_to_postgres(dir);
   }
   fs::path tmpl = template_cache().data_dir(pg.user);

@@ -289,6 +289,78 @@ TEST(Topology, DsnCarriesThePasswordOnlyWhenSet) {
   ::unsetenv("DINE_PG_PASSWORD");
 }
 
+// Two app nodes and a gateway in front of them; `gateway_node` is spliced in
+// as the nginx node's fields after its port, `section` at the top level.
+std::string gateway_topo(const std::string& gateway_node = R"(, "uses": {"app": ["app-1", "app-2"]})",
+                         const std::string& section = "") {
+  return R"({"name": "g", )" + section + R"("nodes": [
+    {"id": "pg-0", "kind": "postgres", "port": 30001, "databases": ["member"]},
+    {"id": "app-1", "kind": "dine", "role": "app", "port": 30011, "node_id": 1},
+    {"id": "app-2", "kind": "dine", "role": "app", "port": 30012, "node_id": 2},
+    {"id": "gw-1", "kind": "nginx", "port": 30080)" + gateway_node + R"(}
+  ]})";
+}
+
+TEST(Topology, GatewayNodesListTheirAppNodesAndWorkers) {
+  auto t = parse_topology(gateway_topo(), "g.json");
+  const Node& gw = t.node("gw-1");
+  EXPECT_EQ(gw.kind, NodeKind::Nginx);
+  EXPECT_EQ(gw.workers, 1);
+  auto apps = t.uses(gw, "app");
+  ASSERT_EQ(apps.size(), 2u);
+  EXPECT_EQ(apps[1]->id, "app-2");
+  ASSERT_EQ(t.by_kind(NodeKind::Nginx).size(), 1u);
+  EXPECT_EQ(t.by_kind(NodeKind::Nginx)[0]->id, "gw-1");
+  auto four = parse_topology(gateway_topo(R"(, "workers": 4, "uses": {"app": ["app-1"]})"), "g.json");
+  EXPECT_EQ(four.node("gw-1").workers, 4);
+}
+
+TEST(Topology, GatewaySectionDefaultsAndValues) {
+  auto defaults = parse_topology(gateway_topo(), "g.json").gateway;
+  EXPECT_EQ(defaults.qps_cap, 20000);
+  EXPECT_EQ(defaults.burst, 0);
+  EXPECT_EQ(defaults.static_dir, "");
+  EXPECT_EQ(defaults.max_fails, 2);
+  EXPECT_EQ(defaults.fail_timeout_s, 5);
+  auto g = parse_topology(gateway_topo(R"(, "uses": {"app": ["app-1"]})",
+                                       R"("gateway": {"qps_cap": 1001, "burst": 7, "static_dir": "/srv/s",
+                                                     "max_fails": 0, "fail_timeout_s": 30}, )"),
+                          "g.json")
+               .gateway;
+  EXPECT_EQ(g.qps_cap, 1001);
+  EXPECT_EQ(g.burst, 7);
+  EXPECT_EQ(g.static_dir, "/srv/s");
+  EXPECT_EQ(g.max_fails, 0);
+  EXPECT_EQ(g.fail_timeout_s, 30);
+  // The cap is global: split over the gateway nodes, rounded up.
+  EXPECT_EQ(g.rate_per_node(1), 1001);
+  EXPECT_EQ(g.rate_per_node(2), 501);
+  EXPECT_EQ(g.rate_per_node(3), 334);
+  EXPECT_EQ(g.rate_per_node(0), 1001);
+}
+
+TEST(Topology, BadGatewayKeysNameFileKeyAndFix) {
+  auto with_section = [](const std::string& section) { return error_of(gateway_topo(
+      R"(, "uses": {"app": ["app-1"]})", R"("gateway": )" + section + ", "), "g.json"); };
+  expect_names(with_section(R"({"qps": 5})"), {"g.json", "gateway.qps", "not a known key", "fix:"});
+  expect_names(with_section(R"({"qps_cap": 0})"), {"gateway.qps_cap", "out of range", "fix:"});
+  expect_names(with_section(R"({"burst": -1})"), {"gateway.burst", "fix:"});
+  expect_names(with_section(R"({"static_dir": 5})"), {"gateway.static_dir", "string", "fix:"});
+  expect_names(with_section(R"([])"), {"gateway", "object", "fix:"});
+
+  auto node = [](const std::string& fields) { return error_of(gateway_topo(fields), "g.json"); };
+  expect_names(node(""), {"g.json", "nodes.gw-1.uses.app", "missing", "fix:"});
+  expect_names(node(R"(, "uses": {"app": []})"), {"nodes.gw-1.uses.app", "missing", "fix:"});
+  expect_names(node(R"(, "uses": {"app": ["app-9"]})"), {"nodes.gw-1.uses.app", "app-9", "not a node", "fix:"});
+  expect_names(node(R"(, "uses": {"app": ["pg-0"]})"), {"nodes.gw-1.uses.app", "pg-0", "postgres", "dine", "fix:"});
+  expect_names(node(R"(, "uses": {"app": ["app-1"], "db": ["pg-0"]})"), {"nodes.gw-1.uses.db", "app", "fix:"});
+  expect_names(node(R"(, "workers": 0, "uses": {"app": ["app-1"]})"), {"nodes.gw-1.workers", "out of range", "fix:"});
+  expect_names(node(R"(, "role": "app", "uses": {"app": ["app-1"]})"), {"nodes.gw-1.role", "not a known key"});
+  // The gateway keeps idle connections to the app nodes: it must drop them first.
+  expect_names(node(R"(, "uses": {"app": ["app-1"]}, "limits": {"client_idle_timeout_ms": 30000, "idle_timeout_ms": 60000})"),
+               {"nodes.gw-1.limits.client_idle_timeout_ms", "app-1", "fix:"});
+}
+
 class LoadTopology : public ::testing::Test {
  protected:
   void SetUp() override {
