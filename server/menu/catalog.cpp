@@ -13,6 +13,7 @@
 #include "core/redis/client.hpp"
 #include "core/single_flight.hpp"
 #include "server/menu/config.hpp"
+#include "server/menu/documents.hpp"
 
 namespace dine::menu {
 namespace {
@@ -53,10 +54,7 @@ std::string menu_json(const pg::Result& r, int begin, int end) {
 }
 
 std::string one_product_json(const pg::Result& r, int row) {
-  json p = product_json(r, row);
-  p["store_id"] = r.int64(row, "store_id");
-  p["version"] = r.int64(row, "version");
-  return p.dump();
+  return product_document(product_json(r, row), r.int64(row, "store_id"), r.int64(row, "version"));
 }
 
 std::string array_of(const std::vector<int64_t>& ids) {
