@@ -36,6 +36,7 @@ void setup_stream(CLI::App& app, Globals& g); // dine stream redrive
 void setup_audit(CLI::App& app, Globals& g);  // dine audit coupons
 void setup_gen(CLI::App& app, Globals& g);    // dine gen nginx
 void setup_gateway(CLI::App& app, Globals& g); // dine gateway stats
+void setup_prewarm(CLI::App& app, Globals& g); // dine prewarm menu
 
 struct GroupResult;
 // "group oms on dine:orders created from id 0 (read by oms-1)": for migrate, up and demo.

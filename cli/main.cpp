@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
       "  dine sim orders --orders 3000 --users 300\n"
       "  dine outbox redrive --since 2h   send the events of the last two hours again\n"
       "  dine gen nginx -o out/       the nginx.conf of each gateway node\n"
+      "  dine prewarm menu            reload every menu and product into the cache\n"
       "  dine down\n"
       "Environment: DINE_TOPOLOGY, DINE_SECRET, DINE_STATE_DIR, DINE_THREADS, DINE_LOG_LEVEL");
 
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   dine::cli::setup_audit(app, g);
   dine::cli::setup_gen(app, g);
   dine::cli::setup_gateway(app, g);
+  dine::cli::setup_prewarm(app, g);
 
   try {
     app.parse(argc, argv);
