@@ -1,10 +1,10 @@
 #include "server/menu/catalog.hpp"
 
+#include <charconv>
 #include <functional>
 #include <random>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "core/errors.hpp"
 #include "core/log.hpp"
@@ -17,8 +17,6 @@
 
 namespace dine::menu {
 namespace {
-
-using nlohmann::json;
 
 // Rows of one or more stores' menus: a store without products gives one row
 // with NULL product columns; no row: no such store.
@@ -33,28 +31,55 @@ constexpr pg::Statement kProduct{
     " FROM products p JOIN menus m ON m.store_id = p.store_id"
     " WHERE p.store_id = $1 AND p.product_id = $2"};
 
-json product_json(const pg::Result& r, int row) {
-  json p = {{"product_id", r.int64(row, "product_id")},
-            {"name", std::string(r.text(row, "name"))},
-            {"price_cents", r.int64(row, "price_cents")},
-            {"available", r.text(row, "available") == "t"}};
-  auto image = r.opt(row, "image_path");
-  p["image"] = image ? json(*image) : json(nullptr);
-  return p;
+// Column positions of a kMenus or kProduct result, looked up once per result.
+struct Columns {
+  int store_id, version, product_id, name, price_cents, available, image_path;
+  explicit Columns(const pg::Result& r)
+      : store_id(r.column("store_id")), version(r.column("version")), product_id(r.column("product_id")),
+        name(r.column("name")), price_cents(r.column("price_cents")), available(r.column("available")),
+        image_path(r.column("image_path")) {}
+};
+
+// A product's menu entry (documents.hpp), from the database's text.
+std::string entry_of(const pg::Result& r, const Columns& c, int row) {
+  ProductRow p;
+  p.product_id = r.text(row, c.product_id);
+  p.name = r.text(row, c.name);
+  p.price_cents = r.text(row, c.price_cents);
+  p.available = r.text(row, c.available) == "t";
+  if (!r.is_null(row, c.image_path)) p.image = r.text(row, c.image_path);
+  std::string e;
+  e.reserve(64 + p.name.size() + (p.image ? p.image->size() : 0));
+  append_entry(e, p);
+  return e;
 }
 
-// The menus in rows [begin, end) of one store, as served.
-std::string menu_json(const pg::Result& r, int begin, int end) {
-  json products = json::array();
-  for (int i = begin; i < end; ++i)
-    if (!r.is_null(i, r.column("product_id"))) products.push_back(product_json(r, i));
-  return json{{"store_id", r.int64(begin, "store_id")}, {"version", r.int64(begin, "version")},
-              {"products", std::move(products)}}
-      .dump();
+int64_t id_of(std::string_view text) {
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size())
+    throw Error(ErrorKind::Internal, "db_bad_value", "an id column is not a number");
+  return v;
 }
 
-std::string one_product_json(const pg::Result& r, int row) {
-  return product_document(product_json(r, row), r.int64(row, "store_id"), r.int64(row, "version"));
+// One store's rows [begin, end) of a kMenus result: its menu, and the entry of
+// each of its products (none for a menu without products: one row of NULLs).
+struct StoreRows {
+  std::string_view store_id, version;
+  std::vector<std::string> entries;
+  std::vector<std::string_view> product_ids;
+  std::string menu() const { return menu_document(store_id, version, entries); }
+};
+
+StoreRows store_rows(const pg::Result& r, const Columns& c, int begin, int end) {
+  StoreRows s{r.text(begin, c.store_id), r.text(begin, c.version), {}, {}};
+  s.entries.reserve(static_cast<std::size_t>(end - begin));
+  for (int i = begin; i < end; ++i) {
+    if (r.is_null(i, c.product_id)) continue;
+    s.entries.push_back(entry_of(r, c, i));
+    s.product_ids.push_back(r.text(i, c.product_id));
+  }
+  return s;
 }
 
 std::string array_of(const std::vector<int64_t>& ids) {
@@ -159,7 +184,8 @@ Task<std::optional<std::string>> Catalog::menu(Context ctx, int64_t store_id) {
     pg::Params p = pg::params(array_of({store_id}));
     pg::Result r = co_await db_.execute(lctx, kMenus, p);
     if (r.rows() == 0) co_return std::nullopt;
-    co_return menu_json(r, 0, r.rows());
+    const Columns c(r);
+    co_return store_rows(r, c, 0, r.rows()).menu();
   });
 }
 
@@ -169,7 +195,8 @@ Task<std::optional<std::string>> Catalog::product(Context ctx, int64_t store_id,
                 pg::Params p = pg::params(store_id, product_id);
                 pg::Result r = co_await db_.execute(lctx, kProduct, p);
                 if (r.rows() == 0) co_return std::nullopt;
-                co_return one_product_json(r, 0);
+                const Columns c(r);
+                co_return product_document(entry_of(r, c, 0), r.text(0, c.store_id), r.text(0, c.version));
               });
 }
 
@@ -180,15 +207,17 @@ Task<RefreshReport> Catalog::refresh(Context ctx, std::vector<int64_t> store_ids
   RefreshReport rep;
   std::vector<redis::Argv> sets;
   std::vector<int64_t> found;
-  const int product_col = r.column("product_id");
+  const Columns c(r);
   for (int begin = 0; begin < r.rows();) {
-    const int64_t store = r.int64(begin, "store_id");
+    const std::string_view store_text = r.text(begin, c.store_id);
     int end = begin;
-    while (end < r.rows() && r.int64(end, "store_id") == store) ++end;
-    sets.push_back({"SET", menu_key(store), menu_json(r, begin, end), "EX", ttl_seconds()});
-    for (int i = begin; i < end; ++i) {
-      if (r.is_null(i, product_col)) continue;
-      sets.push_back({"SET", product_key(store, r.int64(i, "product_id")), one_product_json(r, i), "EX", ttl_seconds()});
+    while (end < r.rows() && r.text(end, c.store_id) == store_text) ++end;
+    const int64_t store = id_of(store_text);
+    StoreRows rows = store_rows(r, c, begin, end);
+    sets.push_back({"SET", menu_key(store), rows.menu(), "EX", ttl_seconds()});
+    for (std::size_t i = 0; i < rows.entries.size(); ++i) {
+      sets.push_back({"SET", product_key(store, id_of(rows.product_ids[i])),
+                      product_document(rows.entries[i], rows.store_id, rows.version), "EX", ttl_seconds()});
       ++rep.products;
     }
     found.push_back(store);
