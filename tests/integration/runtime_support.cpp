@@ -210,6 +210,18 @@ Serve::Serve(std::string node, int threads) : node_(std::move(node)), port_(Kit:
   pid_ = stack::spawn(o);
 }
 
+Serve::Serve(std::string node, const Topology& topo, const std::string& topology_path, int threads)
+    : node_(std::move(node)), port_(topo.node(node_).port) {
+  log_path_ = fmt::format("{}/{}-{}.log", Harness::get().temp_dir(), node_, next_file_number());
+  stack::SpawnOptions o;
+  o.argv = {Harness::dine_binary(), "--topology", topology_path, "serve", topo.node(node_).role, "--node", node_,
+            "--threads", std::to_string(threads)};
+  o.env = serve_env();
+  o.log_file = log_path_;
+  o.die_with_parent = true;
+  pid_ = stack::spawn(o);
+}
+
 Serve::~Serve() {
   if (!running()) return;
   ::kill(pid_, SIGTERM);

@@ -66,6 +66,8 @@ std::vector<std::string> serve_argv(const std::string& node, const std::string& 
 class Serve {
  public:
   explicit Serve(std::string node, int threads = 2);
+  // A node of another topology file (its own nodes and name): `topo` is that file, loaded.
+  Serve(std::string node, const Topology& topo, const std::string& topology_path, int threads = 2);
   ~Serve();
   Serve(const Serve&) = delete;
   Serve& operator=(const Serve&) = delete;
