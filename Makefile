@@ -2,7 +2,7 @@
 #   make demo    build, then `dine demo` on the local stack
 #   make test    build, then every test (unit, integration, e2e) through ctest
 #   make build   release build in build/
-#   make bench   benchmarks against their anchors (wrk + nginx, pgbench)
+#   make bench   benchmarks against their anchors (wrk + nginx, pgbench, redis-benchmark)
 #   make debug   ASan + UBSan build in build-debug/ and its tests
 BUILD   ?= build
 JOBS    ?= $(shell nproc)
@@ -28,6 +28,7 @@ test: build
 bench: build
 	DINE=$(BUILD)/dine bash bench/http/run.sh
 	DINE=$(BUILD)/dine bash bench/order/run.sh
+	DINE=$(BUILD)/dine bash bench/prewarm/run.sh
 
 debug: deps
 	cmake --preset debug
