@@ -386,6 +386,8 @@ PrewarmReport run_prewarm(const PrewarmConfig& cfg, const PrewarmHooks& hooks) {
       ++rep.export_errors;
     }
   }
+  std::sort(rep.missing.begin(), rep.missing.end());  // batches end in any order
+  std::sort(rep.failed_stores.begin(), rep.failed_stores.end());
   if (exporter) rep.files = exporter->counts();
   rep.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return rep;
