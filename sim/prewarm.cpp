@@ -40,6 +40,18 @@ struct Outcome {
   }
 };
 
+// A page of the store role's list: {"stores": [{"store_id": N, ...}], "next_cursor": "N" | null}.
+bool store_page(const json& j, std::vector<int64_t>& ids) {
+  ids.clear();
+  if (!j.is_object() || !j.contains("stores") || !j["stores"].is_array() || !j.contains("next_cursor")) return false;
+  if (!j["next_cursor"].is_null() && !j["next_cursor"].is_string()) return false;
+  for (const auto& s : j["stores"]) {
+    if (!s.is_object() || !s.contains("store_id") || !s["store_id"].is_number_integer()) return false;
+    ids.push_back(s["store_id"].get<int64_t>());
+  }
+  return true;
+}
+
 struct NodeHealth {
   int failures = 0;  // consecutive
   bool dropped = false;
@@ -150,6 +162,7 @@ Task<void> Walk::list() {
     std::string target = fmt::format("/v1/stores?limit={}", kPageSize);
     if (!cursor.empty()) target += "&cursor=" + cursor;
     std::optional<json> answer;
+    std::vector<int64_t> page_ids;
     why.clear();
     for (std::size_t attempt = 0; attempt < tries && !answer; ++attempt) {
       if (attempt > 0) {
@@ -161,7 +174,7 @@ Task<void> Walk::list() {
       http::ClientRequest req = request_to(n, "GET", target, fmt::format("list{}", page));
       Outcome o = co_await send(std::move(req));
       json j = o.ok() ? json::parse(o.body, nullptr, false) : json();
-      if (j.is_object() && j.contains("stores") && j["stores"].is_array() && j.contains("next_cursor")) {
+      if (store_page(j, page_ids)) {
         answer = std::move(j);
         rep_.store_node = n.id;
       } else {
@@ -177,7 +190,7 @@ Task<void> Walk::list() {
                                      "check 'dine ps'), then run 'dine prewarm menu' again",
                                      all));
     }
-    for (const auto& s : (*answer)["stores"]) ids_.push_back(s.at("store_id").get<int64_t>());
+    ids_.insert(ids_.end(), page_ids.begin(), page_ids.end());
     const json& next = (*answer)["next_cursor"];
     if (!next.is_string()) break;
     cursor = next.get<std::string>();
@@ -228,7 +241,9 @@ Task<void> Walk::refresh(std::size_t first, std::size_t count) {
     json j = o.ok() ? json::parse(o.body, nullptr, false) : json();
     const bool valid = j.is_object() && j.contains("stores") && j["stores"].is_number_integer() &&
                        j.contains("products") && j["products"].is_number_integer() && j.contains("keys") &&
-                       j["keys"].is_number_integer() && j.contains("missing") && j["missing"].is_array();
+                       j["keys"].is_number_integer() && j.contains("missing") && j["missing"].is_array() &&
+                       std::all_of(j["missing"].begin(), j["missing"].end(),
+                                   [](const json& m) { return m.is_number_integer(); });
     if (valid) {
       served = node;
       answer = std::move(j);
