@@ -60,10 +60,16 @@ int64_t now_ms() {
       .count();
 }
 
-std::string iso(int64_t ms) {
+}  // namespace
+
+std::string iso_time(int64_t ms) {
   auto tp = std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
   return fmt::format("{:%FT%TZ}", std::chrono::floor<std::chrono::seconds>(tp));
 }
+
+namespace {
+
+std::string iso(int64_t ms) { return iso_time(ms); }
 
 Error syncing() {
   return Error(ErrorKind::Unavailable, "coupon_syncing",
@@ -132,9 +138,9 @@ Task<Claim> Authority::claim(Context ctx, int64_t campaign_id, int64_t user_id) 
     const std::string what = outcome(r);
     if (what == "granted") {
       granted_->inc();
-      co_return Claim{element(r, 1), false};
+      co_return Claim{element(r, 1), false, to_int(element(r, 2))};
     }
-    if (what == "replayed") co_return Claim{element(r, 1), true};
+    if (what == "replayed") co_return Claim{element(r, 1), true, to_int(element(r, 2))};
     if (what == "syncing" && attempt == 0) {
       co_await reconcile(ctx);
       continue;

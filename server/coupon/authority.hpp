@@ -45,6 +45,7 @@ struct NodeState {
 struct Claim {
   std::string coupon_id;
   bool replayed = false;  // the user already held this one
+  int64_t expires_ms = 0;  // the campaign's end: the coupon cannot be used after it
 };
 
 struct Use {
@@ -61,6 +62,9 @@ struct ReconcileReport {
   int restored = 0;   // written back to Redis
   int conflicts = 0;  // a user holding another coupon of the campaign in Redis (left as it was)
 };
+
+// "2026-12-07T23:48:29Z" of unix ms.
+std::string iso_time(int64_t ms);
 
 class Authority {
  public:

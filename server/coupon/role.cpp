@@ -60,6 +60,7 @@ Task<http::Response> claim(std::shared_ptr<Authority> a, http::Request& req) {
                                                           {"campaign_id", campaign},
                                                           {"user_id", user},
                                                           {"state", c.replayed ? "held" : "granted"},
+                                                          {"expires_at", iso_time(c.expires_ms)},
                                                           {"replayed", c.replayed}});
 }
 

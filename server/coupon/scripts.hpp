@@ -37,7 +37,7 @@ inline std::string coupon_key(const std::string& id) { return "coupon:c:" + id; 
   "if redis.call('GET', 'coupon:sync') ~= rid then return {'syncing'} end\n"
 
 // KEYS campaign users user_set coupon stream; ARGV cid uid coupon_id now_ms.
-// -> {'granted', id} | {'replayed', id} | {'sold_out'} | {'campaign_not_found'}
+// -> {'granted', id, ends_ms} | {'replayed', id, ends_ms} | {'sold_out'} | {'campaign_not_found'}
 //    | {'campaign_not_started'} | {'campaign_ended'} | {'syncing'}
 inline constexpr const char* kClaim = DINE_COUPON_SYNCED R"lua(
 local c = redis.call('HMGET', KEYS[1], 'starts_ms', 'ends_ms', 'stock')
@@ -46,7 +46,7 @@ local now = tonumber(ARGV[4])
 if now < tonumber(c[1]) then return {'campaign_not_started'} end
 if now >= tonumber(c[2]) then return {'campaign_ended'} end
 local have = redis.call('HGET', KEYS[2], ARGV[2])
-if have then return {'replayed', have} end
+if have then return {'replayed', have, c[2]} end
 if tonumber(c[3]) <= 0 then return {'sold_out'} end
 redis.call('HINCRBY', KEYS[1], 'stock', -1)
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
@@ -55,7 +55,7 @@ redis.call('HSET', KEYS[4], 'campaign_id', ARGV[1], 'user_id', ARGV[2], 'state',
            'order_key', '', 'seq', 1, 'claimed_ms', ARGV[4])
 redis.call('XADD', KEYS[5], '*', 'type', 'coupon.granted', 'coupon_id', ARGV[3], 'campaign_id', ARGV[1],
            'user_id', ARGV[2], 'state', 'granted', 'order_key', '', 'seq', '1', 'claimed_ms', ARGV[4])
-return {'granted', ARGV[3]}
+return {'granted', ARGV[3], c[2]}
 )lua";
 
 // KEYS coupon stream; ARGV op user_id order_key now_ms coupon_id.
