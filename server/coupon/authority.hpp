@@ -56,6 +56,14 @@ struct Use {
   bool replayed = false;    // nothing changed: the call had been made already
 };
 
+// A coupon reserved for an order (coupon:reserved).
+struct Reservation {
+  int64_t coupon_id = 0;
+  int64_t user_id = 0;
+  std::string state;  // "reserved" unless it moved since
+  std::string order_key;
+};
+
 struct ReconcileReport {
   int campaigns = 0;
   int coupons = 0;    // read from the database
@@ -98,6 +106,11 @@ class Authority {
   // Campaigns of the database that Redis does not have yet, loaded (their
   // stock = total). Returns how many.
   Task<int> load_new_campaigns(Context ctx);
+
+  // Up to `max` coupons reserved longer ago than `older_than`, oldest first.
+  Task<std::vector<Reservation>> stale_reservations(Context ctx, milliseconds older_than, int max);
+  // Drops a coupon from coupon:reserved (it is no longer reserved).
+  Task<void> forget_reservation(Context ctx, int64_t coupon_id);
 
  private:
   Task<ReconcileReport> reconcile_now(Context ctx);

@@ -17,6 +17,7 @@
 #include "server/coupon/config.hpp"
 #include "server/coupon/events.hpp"
 #include "server/coupon/scripts.hpp"
+#include "server/coupon/sweeper.hpp"
 
 namespace dine::coupon {
 namespace {
@@ -134,6 +135,10 @@ void setup(runtime::WorkerContext& w) {
   if (w.index() != 0) return;
   const milliseconds every(cfg.sync_every_ms);
   w.background("coupon_sync", [authority, every] { return sync_loop(authority, every); });
+  auto sweeper = std::make_shared<Sweeper>(*authority, w.http("orders"), w.nodes("orders"), cfg, w.metrics());
+  w.keep(sweeper);
+  Sweeper* sw = sweeper.get();
+  w.background("coupon_sweeper", [sw] { return sw->run(); });
   if (!cfg.consume) return;
   redis::ClientConfig own = mq.config();
   own.metrics = nullptr;
@@ -163,7 +168,9 @@ const runtime::RoleDescriptor& role() {
     r.name = "coupon";
     r.summary = "campaigns and coupons: claims and uses decided atomically on redis-mq, persisted to PostgreSQL";
     r.dependencies = {runtime::postgres("db", "coupon", runtime::Need::Required),
-                      runtime::redis("mq", runtime::Need::Required)};
+                      runtime::redis("mq", runtime::Need::Required),
+                      // Asked only by the sweeper of reservations whose order never came.
+                      runtime::http("orders", runtime::Need::Degradable)};
     r.consumes = {{"mq", lua::kStream, kPersistGroup}, {"mq", kOrdersStream, kOrdersGroup}};
     r.config = runtime::typed_config<CouponConfig>();
     r.node_state = [](const Topology&, const Node& node, const std::any&) -> std::shared_ptr<void> {

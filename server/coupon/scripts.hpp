@@ -16,6 +16,7 @@
 //   coupon:campaign:{cid}:users      hash: user_id -> coupon_id (one per user)
 //   coupon:user:{uid}                set of the user's coupon ids
 //   coupon:c:{coupon_id}             hash: campaign_id user_id state order_key seq claimed_ms
+//   coupon:reserved                  sorted set: reserved coupon ids by when (ms) they were reserved
 //   dine:coupons                     stream of every change (the coupon database follows it)
 #include <string>
 
@@ -25,6 +26,7 @@ inline constexpr const char* kStream = "dine:coupons";
 inline constexpr const char* kSyncKey = "coupon:sync";
 inline constexpr const char* kSyncLock = "coupon:sync:lock";
 inline constexpr const char* kCampaigns = "coupon:campaigns";
+inline constexpr const char* kReserved = "coupon:reserved";
 
 inline std::string campaign_key(const std::string& cid) { return "coupon:campaign:" + cid; }
 inline std::string users_key(const std::string& cid) { return "coupon:campaign:" + cid + ":users"; }
@@ -93,6 +95,11 @@ else
 end
 local seq = tonumber(c[5]) + 1
 redis.call('HSET', KEYS[1], 'state', new, 'order_key', key, 'seq', seq)
+if new == 'reserved' then
+  redis.call('ZADD', 'coupon:reserved', ARGV[4], ARGV[5])
+else
+  redis.call('ZREM', 'coupon:reserved', ARGV[5])
+end
 redis.call('XADD', KEYS[2], '*', 'type', 'coupon.' .. new, 'coupon_id', ARGV[5], 'campaign_id', c[1],
            'user_id', c[2], 'state', new, 'order_key', key, 'seq', tostring(seq), 'claimed_ms', c[6])
 return {'ok', new, c[1], k[1], k[2]}
@@ -113,7 +120,7 @@ redis.call('SADD', KEYS[3], ARGV[1])
 return tonumber(redis.call('HGET', KEYS[1], 'stock'))
 )lua";
 
-// KEYS coupon users user_set; ARGV coupon_id campaign_id user_id state order_key seq claimed_ms.
+// KEYS coupon users user_set; ARGV coupon_id campaign_id user_id state order_key seq claimed_ms now_ms.
 // A coupon the database knows: written back when Redis lacks it or holds an
 // older version of it. -> 'restored' | 'kept' | 'conflict' (the user holds
 // another coupon of this campaign here: left as it is, reported)
@@ -126,6 +133,11 @@ redis.call('SADD', KEYS[3], ARGV[1])
 if seq and tonumber(seq) >= tonumber(ARGV[6]) then return 'kept' end
 redis.call('HSET', KEYS[1], 'campaign_id', ARGV[2], 'user_id', ARGV[3], 'state', ARGV[4], 'order_key', ARGV[5],
            'seq', ARGV[6], 'claimed_ms', ARGV[7])
+if ARGV[4] == 'reserved' then
+  redis.call('ZADD', 'coupon:reserved', 'NX', ARGV[8], ARGV[1])
+else
+  redis.call('ZREM', 'coupon:reserved', ARGV[1])
+end
 return 'restored'
 )lua";
 

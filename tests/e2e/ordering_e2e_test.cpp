@@ -94,8 +94,8 @@ class OrderingE2E : public ::testing::Test {
     dine("member-1", "member", {{"db", {"pg"}}});
     dine("store-1", "store", {{"db", {"pg"}}});
     dine("menu-1", "menu", {{"db", {"pg"}}, {"cache", {"cache"}}});
-    dine("coupon-1", "coupon", {{"db", {"pg"}}, {"mq", {"mq"}}});
     dine("order-1", "order", {{"shards", {"pg"}}, {"mq", {"mq"}}});
+    dine("coupon-1", "coupon", {{"db", {"pg"}}, {"mq", {"mq"}}, {"orders", {"order-1"}}});
     dine("payment-1", "payment", {{"db", {"pg"}}, {"orders", {"order-1"}}});
     dine("app-1", "app", {{"member", {"member-1"}}, {"store", {"store-1"}}, {"menu", {"menu-1"}},
                           {"coupon", {"coupon-1"}}, {"order", {"order-1"}}, {"payment", {"payment-1"}}});
