@@ -128,6 +128,7 @@ void demo(const Globals& g, const DemoArgs& a) {
   for (const auto& t : seeded.tables) inserted += t.counts.inserted;
   fmt::print("-- seeded: {} stores, {} products each, {} campaign(s) of {} coupons ({} row(s) added, {:.2f} s)\n",
              so.spec.stores, so.spec.products, so.spec.campaigns, so.spec.stock, inserted, seeded.seconds);
+  std::fflush(stdout);
 
   bool journeys_ok = true;
   if (!topo.by_kind(NodeKind::Nginx).empty() && a.journeys > 0) {
@@ -137,6 +138,7 @@ void demo(const Globals& g, const DemoArgs& a) {
     jc.stores = static_cast<int>(so.spec.stores);
     fmt::print("-- {} users of the mini-program through {} gateway(s): login, menu, claim, order, pay\n", jc.users,
                jc.gateways.size());
+    std::fflush(stdout);
     auto jr = run_journeys_with_progress(jc);
     print_journey_report(jr);
     journeys_ok = jr.failed == 0;
@@ -150,6 +152,7 @@ void demo(const Globals& g, const DemoArgs& a) {
   cfg.users = a.users;
   cfg.orders = a.orders;
   cfg.concurrency = a.concurrency;
+  std::fflush(stdout);
   auto report = run_with_progress(cfg);
   print_order_report(report);
   double relay_s = 0;

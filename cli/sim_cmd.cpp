@@ -99,9 +99,9 @@ sim::JourneyReport run_journeys_with_progress(const sim::JourneyConfig& cfg) {
 
 void print_journey_report(sim::JourneyReport& r) {
   fmt::print("users: {} journeys in {:.2f} s through the gateway(s): {} logged in, {} coupons claimed ({} sold out, "
-             "{} already held), {} orders ({} with the coupon), {} paid, {} paying, {} declined, {} failed\n",
+             "{} already held), {} orders ({} with the coupon), {} paid, {} paying, {} declined, {} cut short by the cap (429), {} failed\n",
              r.users, r.seconds, r.logins, r.claims_granted, r.sold_out, r.already_claimed, r.orders, r.with_coupon,
-             r.paid, r.paying, r.declined, r.failed);
+             r.paid, r.paying, r.declined, r.rate_limited, r.failed);
   auto line = [](const char* step, sim::Latencies& l) {
     if (l.count()) fmt::print("  {:<6} p50 {:6.1f} ms  p99 {:6.1f} ms  ({} calls)\n", step, l.quantile(0.5),
                               l.quantile(0.99), l.count());
@@ -112,7 +112,8 @@ void print_journey_report(sim::JourneyReport& r) {
   line("order", r.order_ms);
   line("pay", r.pay_ms);
   if (r.with_coupon > 0)
-    fmt::print("  the {} coupon orders cost {:.2f} yuan in all ({:.2f} each)\n", r.with_coupon,
+    fmt::print("  the {} coupon orders (meal set at the campaign price + one dish) cost {:.2f} yuan ({:.2f} each)\n",
+               r.with_coupon,
                r.coupon_revenue_cents / 100.0, r.coupon_revenue_cents / 100.0 / r.with_coupon);
   for (const auto& [what, n] : r.errors) fmt::print("  error: {} x{}\n", what, n);
 }

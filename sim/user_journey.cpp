@@ -22,6 +22,7 @@ struct Shared {
   std::atomic<int> next{0};
   std::atomic<int> done{0};
   std::atomic<int> failed{0};
+  std::atomic<int> rate_limited{0};
   std::mutex mu;
   JourneyReport report;
 
@@ -78,8 +79,14 @@ Task<bool> journey(Shared& s, Tally& t, http::Client& client, int k) {
   const JourneyConfig& cfg = *s.cfg;
   const Target& gw = cfg.gateways[static_cast<std::size_t>(k) % cfg.gateways.size()];
   const milliseconds timeout(cfg.timeout_ms);
+  // A 429 from a gateway (the cap) ends the visit but is no failure: the
+  // platform did what it must. Anything else unexpected is.
   auto fail = [&](const char* step, const Answer& a) {
     s.error(fmt::format("{} {} {}", step, a.status, code_of(a)));
+    if (a.status == 429) {
+      s.rate_limited.fetch_add(1);
+      return true;
+    }
     return false;
   };
 
@@ -182,6 +189,7 @@ json JourneyReport::to_json() {
           {"paid", paid},
           {"paying", paying},
           {"declined", declined},
+          {"rate_limited", rate_limited},
           {"failed", failed},
           {"coupon_revenue_cents", coupon_revenue_cents},
           {"errors", errors},
@@ -224,6 +232,7 @@ JourneyReport run_journeys(const JourneyConfig& cfg, const std::function<void(in
   r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   r.users = s.done.load();
   r.failed = s.failed.load();
+  r.rate_limited = s.rate_limited.load();
   for (auto& t : tallies) {
     r.logins += t.logins;
     r.claims_granted += t.granted;

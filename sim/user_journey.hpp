@@ -38,8 +38,9 @@ struct JourneyReport {
   int paid = 0;
   int paying = 0;          // 202: outcome not known within the deadline
   int declined = 0;        // 402
+  int rate_limited = 0;    // journeys cut short by a gateway's 429 (the cap), not failures
   int failed = 0;          // journeys that ended on an unexpected answer
-  int64_t coupon_revenue_cents = 0;  // what the coupon orders cost
+  int64_t coupon_revenue_cents = 0;  // what the coupon orders cost (the meal set at the campaign price, one dish at the menu's)
   std::map<std::string, int> errors;  // "order 409 coupon_in_use" -> count
   double seconds = 0;
   Latencies login_ms, menu_ms, claim_ms, order_ms, pay_ms;
