@@ -28,6 +28,7 @@ test: build
 bench: build
 	DINE=$(BUILD)/dine bash bench/http/run.sh
 	DINE=$(BUILD)/dine bash bench/order/run.sh
+	DINE=$(BUILD)/dine bash bench/menu/run.sh
 	DINE=$(BUILD)/dine bash bench/stack/run.sh
 
 debug: deps
