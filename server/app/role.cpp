@@ -8,6 +8,7 @@
 #include "core/errors.hpp"
 #include "core/http/client.hpp"
 #include "core/http/middleware_auth.hpp"
+#include "core/http/nodes.hpp"
 #include "core/http/router.hpp"
 #include "core/json_body.hpp"
 #include "core/log.hpp"
@@ -48,14 +49,6 @@ int64_t user_of(const http::Request& req) {
   return body::path_id(req.principal->subject, "invalid_token");
 }
 
-std::string encode(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out.push_back(static_cast<char>(c));
-    else out += fmt::format("%{:02X}", c);
-  }
-  return out;
-}
 
 std::string service_body(const json& j) { return j.dump(); }
 
@@ -71,7 +64,7 @@ Task<http::Response> stores(SiteP s, http::Request& req) {
   char sep = '?';
   for (const char* k : {"city", "limit", "cursor"})
     if (auto v = req.query_param(k)) {
-      target += fmt::format("{}{}={}", sep, k, encode(*v));
+      target += fmt::format("{}{}={}", sep, k, http::url_encode(*v));
       sep = '&';
     }
   http::ClientResponse r = co_await s->up->call(req.ctx, "store", "GET", target);
@@ -156,7 +149,7 @@ Task<http::Response> get_order(SiteP s, http::Request& req) {
 
 Task<http::Response> my_orders(SiteP s, http::Request& req) {
   std::string target = fmt::format("/v1/users/{}/orders", user_of(req));
-  if (auto limit = req.query_param("limit")) target += "?limit=" + encode(*limit);
+  if (auto limit = req.query_param("limit")) target += "?limit=" + http::url_encode(*limit);
   http::ClientResponse r = co_await s->up->call(req.ctx, "order", "GET", target);
   co_return relay(r);
 }

@@ -1,8 +1,8 @@
 #pragma once
 // The app's calls to the basic services (member, store, menu, coupon, order,
-// payment): each purpose's nodes in turn; a node that could not even be
-// connected to is skipped for the next (nothing was sent, so a POST is never
-// sent twice). Every call carries the request id and the remaining deadline
+// payment): each purpose's nodes in turn (http::NodeRing: a node that could
+// not even be connected to is skipped for the next; nothing was sent, so a
+// POST is never sent twice). Every call carries the request id and the remaining deadline
 // (core/http/client.hpp) and the service credential. A service that cannot be
 // reached is 503 dependency_unavailable, one that does not answer in time 504
 // upstream_timeout; never an internal address in the answer.
@@ -13,10 +13,7 @@
 #include "core/async.hpp"
 #include "core/context.hpp"
 #include "core/http/client.hpp"
-
-namespace dine {
-struct Node;
-}
+#include "core/http/nodes.hpp"
 
 namespace dine::app {
 
@@ -29,9 +26,7 @@ class Upstreams {
                                   std::string body = {}, http::Headers headers = {});
 
  private:
-  http::Client& client_;
-  std::map<std::string, std::vector<const Node*>> nodes_;
-  std::map<std::string, std::size_t> next_;
+  std::map<std::string, http::NodeRing> rings_;
 };
 
 }  // namespace dine::app

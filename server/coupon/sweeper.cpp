@@ -5,57 +5,30 @@
 
 #include "core/errors.hpp"
 #include "core/http/client.hpp"
+#include "core/http/nodes.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
-#include "core/topology.hpp"
 #include "server/coupon/authority.hpp"
 #include "server/coupon/config.hpp"
 
 namespace dine::coupon {
-namespace {
-
-std::string encode(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out.push_back(static_cast<char>(c));
-    else out += fmt::format("%{:02X}", c);
-  }
-  return out;
-}
-
-}  // namespace
 
 Sweeper::Sweeper(Authority& authority, http::Client& orders, std::vector<const Node*> order_nodes,
                  const CouponConfig& cfg, metrics::Registry& m)
     : authority_(authority),
-      orders_(orders),
-      nodes_(std::move(order_nodes)),
+      orders_(orders, std::move(order_nodes)),
       cfg_(cfg),
       released_(&m.counter("dine_coupon_reservations_released_total",
                            "reservations released by the sweeper: their order was never made")) {}
 
 Task<bool> Sweeper::order_exists(Context ctx, int64_t user_id, const std::string& key) {
-  std::exception_ptr last;
-  for (std::size_t tries = 0; tries < nodes_.size(); ++tries) {
-    const Node* n = nodes_[next_++ % nodes_.size()];
-    http::ClientRequest req;
-    req.host = n->ip.empty() ? n->host : n->ip;
-    req.port = n->port;
-    req.target = fmt::format("/v1/users/{}/orders?idempotency_key={}", user_id, encode(key));
-    req.ctx = ctx;
-    try {
-      http::ClientResponse r = co_await orders_.request(std::move(req));
-      if (r.status != 200) throw Error(ErrorKind::Unavailable, "order_lookup_failed", "the order role failed");
-      nlohmann::json j = nlohmann::json::parse(r.body, nullptr, false);
-      if (!j.is_object() || !j.contains("orders"))
-        throw Error(ErrorKind::Unavailable, "order_lookup_failed", "the order role answered nonsense");
-      co_return !j["orders"].empty();
-    } catch (const Error&) {
-      last = std::current_exception();
-    }
-  }
-  if (last) std::rethrow_exception(last);
-  throw Error(ErrorKind::Unavailable, "order_lookup_failed", "no order node to ask");
+  std::string target = fmt::format("/v1/users/{}/orders?idempotency_key={}", user_id, http::url_encode(key));
+  http::ClientResponse r = co_await orders_.call(ctx, "GET", std::move(target));
+  if (r.status != 200) throw Error(ErrorKind::Unavailable, "order_lookup_failed", "the order role failed");
+  nlohmann::json j = nlohmann::json::parse(r.body, nullptr, false);
+  if (!j.is_object() || !j.contains("orders"))
+    throw Error(ErrorKind::Unavailable, "order_lookup_failed", "the order role answered nonsense");
+  co_return !j["orders"].empty();
 }
 
 Task<int> Sweeper::sweep(Context ctx) {

@@ -11,12 +11,9 @@
 
 #include "core/async.hpp"
 #include "core/context.hpp"
+#include "core/http/nodes.hpp"
 
 namespace dine {
-struct Node;
-namespace http {
-class Client;
-}
 namespace metrics {
 class Counter;
 class Registry;
@@ -41,9 +38,7 @@ class Sweeper {
   Task<bool> order_exists(Context ctx, int64_t user_id, const std::string& key);
 
   Authority& authority_;
-  http::Client& orders_;
-  std::vector<const Node*> nodes_;
-  std::size_t next_ = 0;
+  http::NodeRing orders_;
   const CouponConfig& cfg_;
   metrics::Counter* released_;
 };
