@@ -28,6 +28,8 @@ test: build
 bench: build
 	DINE=$(BUILD)/dine bash bench/http/run.sh
 	DINE=$(BUILD)/dine bash bench/order/run.sh
+	DINE=$(BUILD)/dine bash bench/menu/run.sh
+	DINE=$(BUILD)/dine bash bench/stack/run.sh
 	DINE=$(BUILD)/dine bash bench/prewarm/run.sh
 
 debug: deps

@@ -1,5 +1,7 @@
-// dine demo: the platform in one command. Today: up, a few thousand orders
-// from a few hundred users over HTTP, where they landed, the event stream, down.
+// dine demo: the platform in one command: up, seed, users of the mini-program
+// through the gateways (login, claim, order with the coupon, pay), a few
+// thousand orders straight to the order nodes, where they landed, the event
+// stream, the gateways' figures, the coupon audit, down.
 #include <chrono>
 #include <thread>
 #include <unistd.h>
@@ -10,8 +12,11 @@
 #include "cli/admin.hpp"
 #include "cli/commands.hpp"
 #include "cli/order_report.hpp"
+#include "core/stack/access_log.hpp"
 #include "core/stack/local_stack.hpp"
+#include "core/stack/nginx_conf.hpp"
 #include "server/registry.hpp"
+#include "sim/seed/seed.hpp"
 #include "sim/stream_probe.hpp"
 
 namespace dine::cli {
@@ -19,8 +24,29 @@ namespace {
 
 struct DemoArgs {
   int users = 300, orders = 3000, concurrency = 64;
+  int journeys = 300;  // users through the gateways
   bool keep = false;
 };
+
+// The gateways' access logs since `from`: per route, as `dine gateway stats`.
+void print_gateway_figures(const Topology& topo, const std::string& state_dir, double from) {
+  const double to = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  stack::AccessStats acc(from, to);
+  int read = 0;
+  for (const Node* n : topo.by_kind(NodeKind::Nginx))
+    read += stack::read_access_log(stack::nginx_paths(topo, *n, state_dir).access_log(), from, acc);
+  if (read == 0) return;
+  const auto s = acc.summary();
+  fmt::print("gateways ({} node(s), access logs over the last {:.0f} s):\n", read, to - from);
+  fmt::print("  {:<28} {:>7} {:>8} {:>6} {:>6} {:>6} {:>8} {:>8}\n", "ROUTE", "REQS", "REQ/S", "4XX", "5XX", "429",
+             "P50 MS", "P99 MS");
+  auto row = [](const stack::RouteFigures& f) {
+    fmt::print("  {:<28} {:>7} {:>8.1f} {:>6} {:>6} {:>6} {:>8.1f} {:>8.1f}\n", f.route, f.requests, f.per_second,
+               f.status_4xx, f.status_5xx, f.rate_limited, f.p50_ms, f.p99_ms);
+  };
+  for (const auto& r : s.routes) row(r);
+  row(s.total);
+}
 
 std::string self_exe() {
   char buf[4096];
@@ -93,6 +119,31 @@ void demo(const Globals& g, const DemoArgs& a) {
     }
   } stop_on_exit{stack, started_here && !a.keep};
 
+  const double demo_from = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  // Stores, menus, a campaign: only rows that are missing are added.
+  seed::Options so;
+  so.tokens_file = stack.state_dir() + "/store-tokens.json";
+  auto seeded = seed::run(topo, so, {});
+  int64_t inserted = 0;
+  for (const auto& t : seeded.tables) inserted += t.counts.inserted;
+  fmt::print("-- seeded: {} stores, {} products each, {} campaign(s) of {} coupons ({} row(s) added, {:.2f} s)\n",
+             so.spec.stores, so.spec.products, so.spec.campaigns, so.spec.stock, inserted, seeded.seconds);
+  std::fflush(stdout);
+
+  bool journeys_ok = true;
+  if (!topo.by_kind(NodeKind::Nginx).empty() && a.journeys > 0) {
+    auto jc = journey_config(topo, {});
+    jc.users = a.journeys;
+    jc.concurrency = std::min(a.journeys, 32);
+    jc.stores = static_cast<int>(so.spec.stores);
+    fmt::print("-- {} users of the mini-program through {} gateway(s): login, menu, claim, order, pay\n", jc.users,
+               jc.gateways.size());
+    std::fflush(stdout);
+    auto jr = run_journeys_with_progress(jc);
+    print_journey_report(jr);
+    journeys_ok = jr.failed == 0;
+  }
+
   auto cfg = order_load_config(topo, {});  // checks there are order nodes and that they answer
   const Node& mq = *topo.uses(*topo.by_role("order").front(), "mq").front();
   int64_t before = sim::stream_length(mq.host, mq.port, "dine:orders");
@@ -101,6 +152,7 @@ void demo(const Globals& g, const DemoArgs& a) {
   cfg.users = a.users;
   cfg.orders = a.orders;
   cfg.concurrency = a.concurrency;
+  std::fflush(stdout);
   auto report = run_with_progress(cfg);
   print_order_report(report);
   double relay_s = 0;
@@ -108,11 +160,32 @@ void demo(const Globals& g, const DemoArgs& a) {
   fmt::print("event stream dine:orders on {}: {} entries ({} new for {} paid orders; all relayed {:.2f} s after "
              "the last payment)\n", mq.id, after, after - before, report.paid, relay_s);
 
+  print_gateway_figures(topo, stack.state_dir(), demo_from);
+  bool audit_ok = true;
+  if (!topo.by_role("coupon").empty()) {
+    const Node& coupon = *topo.by_role("coupon").front();
+    auto audit = audit_coupons(topo, *topo.uses(coupon, "mq").front(), *topo.uses(coupon, "db").front(), "coupon",
+                               std::chrono::seconds(10));
+    audit_ok = audit.clean();
+    int64_t granted = 0;
+    for (const auto& c : audit.campaigns) granted += std::max<int64_t>(0, c.redis_granted);
+    fmt::print("coupon audit: {} granted in Redis, {} in the database: {}\n", granted,
+               [&] {
+                 int64_t n = 0;
+                 for (const auto& c : audit.campaigns) n += c.db_granted;
+                 return n;
+               }(),
+               audit_ok ? "the same" : fmt::format("{} difference(s), see dine audit coupons", audit.differences.size()));
+  }
+
   if (started_here && a.keep) fmt::print("-- leaving the stack up (--keep); stop it with 'dine down'\n");
-  bool ok = report.failed == 0 && after - before >= report.paid;
+  bool ok = report.failed == 0 && after - before >= report.paid && journeys_ok && audit_ok;
   stop_on_exit.stop();  // before the verdict, so the verdict is the last line
-  fmt::print("== demo {}\n", ok ? "passed: every paid order reached the event stream" : "FAILED");
-  if (!ok) throw Failure{"the demo found failed orders or orders missing from the stream", 1};
+  fmt::print("== demo {}\n", ok ? "passed: every user journey ended, every paid order reached the event stream, "
+                                   "the coupon database holds what Redis granted"
+                                 : "FAILED");
+  if (!ok) throw Failure{"the demo found failed journeys or orders, orders missing from the stream, or a coupon "
+                         "difference", 1};
 }
 
 }  // namespace
@@ -123,6 +196,7 @@ void setup_demo(CLI::App& app, Globals& g) {
   d->add_option("--users", a->users, "distinct users")->check(CLI::Range(1, 1'000'000));
   d->add_option("--orders", a->orders, "orders to place and pay")->check(CLI::Range(1, 10'000'000));
   d->add_option("--concurrency,-c", a->concurrency, "orders in flight")->check(CLI::Range(1, 10000));
+  d->add_option("--journeys", a->journeys, "users through the gateways (0: none)")->check(CLI::Range(0, 1'000'000));
   d->add_flag("--keep", a->keep, "leave the stack up afterwards");
   d->footer("Example:\n  dine demo --orders 3000 --users 300");
   d->callback([&g, a] {

@@ -7,9 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
-#include "core/service_auth.hpp"
 #include "cli/order_report.hpp"
 #include "cli/progress.hpp"
+#include "core/service_auth.hpp"
 #include "core/stack/process.hpp"
 
 namespace dine::cli {
@@ -65,6 +65,59 @@ void print_order_report(sim::OrderLoadReport& r) {
   for (const auto& [what, n] : r.errors) fmt::print("  error: {} x{}\n", what, n);
 }
 
+sim::JourneyConfig journey_config(const Topology& topo, const std::vector<std::string>& nodes) {
+  sim::JourneyConfig cfg;
+  std::vector<const Node*> gws;
+  if (nodes.empty()) {
+    for (const Node& n : topo.nodes)
+      if (n.kind == NodeKind::Nginx) gws.push_back(&n);
+  } else {
+    for (const auto& id : nodes) {
+      const Node& n = topo.node(id);
+      if (n.kind != NodeKind::Nginx)
+        throw Failure{fmt::format("--gateway {}: {} is a {} node, not a gateway; fix: name a node of kind nginx", id,
+                                  id, to_string(n.kind)), 2};
+      gws.push_back(&n);
+    }
+  }
+  if (gws.empty())
+    throw Failure{fmt::format("{} has no gateway (kind nginx) to send users to; fix: add one (see deploy/local.json)",
+                              topo.source), 2};
+  for (const Node* n : gws) cfg.gateways.push_back({n->ip.empty() ? n->host : n->ip, n->port});
+  cfg.run_id = fmt::format("{}", std::chrono::system_clock::now().time_since_epoch().count() / 1000);
+  return cfg;
+}
+
+sim::JourneyReport run_journeys_with_progress(const sim::JourneyConfig& cfg) {
+  ProgressBar bar("users", cfg.users);
+  auto report = sim::run_journeys(cfg, [&](int done, int failed) {
+    bar.update(done, failed ? fmt::format("failed {}", failed) : "");
+  });
+  bar.finish(report.failed ? fmt::format("failed {}", report.failed) : "");
+  return report;
+}
+
+void print_journey_report(sim::JourneyReport& r) {
+  fmt::print("users: {} journeys in {:.2f} s through the gateway(s): {} logged in, {} coupons claimed ({} sold out, "
+             "{} already held), {} orders ({} with the coupon), {} paid, {} paying, {} declined, {} cut short by the cap (429), {} failed\n",
+             r.users, r.seconds, r.logins, r.claims_granted, r.sold_out, r.already_claimed, r.orders, r.with_coupon,
+             r.paid, r.paying, r.declined, r.rate_limited, r.failed);
+  auto line = [](const char* step, sim::Latencies& l) {
+    if (l.count()) fmt::print("  {:<6} p50 {:6.1f} ms  p99 {:6.1f} ms  ({} calls)\n", step, l.quantile(0.5),
+                              l.quantile(0.99), l.count());
+  };
+  line("login", r.login_ms);
+  line("menu", r.menu_ms);
+  line("claim", r.claim_ms);
+  line("order", r.order_ms);
+  line("pay", r.pay_ms);
+  if (r.with_coupon > 0)
+    fmt::print("  the {} coupon orders (meal set at the campaign price + one dish) cost {:.2f} yuan ({:.2f} each)\n",
+               r.with_coupon,
+               r.coupon_revenue_cents / 100.0, r.coupon_revenue_cents / 100.0 / r.with_coupon);
+  for (const auto& [what, n] : r.errors) fmt::print("  error: {} x{}\n", what, n);
+}
+
 namespace {
 
 struct SimArgs {
@@ -92,6 +145,26 @@ void sim_orders(const Globals& g, const SimArgs& a) {
     throw Failure{fmt::format("{} orders failed (allowed: {})", report.failed, a.max_failed), 1};
 }
 
+struct UsersArgs {
+  int users = 300, concurrency = 32, threads = 2, stores = 20, max_failed = 0;
+  std::vector<std::string> gateways;
+  bool json = false;
+};
+
+void sim_users(const Globals& g, const UsersArgs& a) {
+  Topology topo = load_topology(g.topology_path);
+  auto cfg = journey_config(topo, a.gateways);
+  cfg.users = a.users;
+  cfg.concurrency = a.concurrency;
+  cfg.threads = a.threads;
+  cfg.stores = a.stores;
+  auto report = a.json ? sim::run_journeys(cfg) : run_journeys_with_progress(cfg);
+  if (a.json) fmt::print("{}\n", report.to_json().dump(2));
+  else print_journey_report(report);
+  if (report.failed > a.max_failed)
+    throw Failure{fmt::format("{} journeys failed (allowed: {})", report.failed, a.max_failed), 1};
+}
+
 }  // namespace
 
 void setup_sim(CLI::App& app, Globals& g) {
@@ -111,6 +184,22 @@ void setup_sim(CLI::App& app, Globals& g) {
   o->callback([&g, a] {
     init_cli_logs(g);
     sim_orders(g, *a);
+  });
+
+  auto u = std::make_shared<UsersArgs>();
+  auto* us = sim->add_subcommand(
+      "users", "users of the mini-program through the gateways: login, menu, campaigns, claim, order, pay");
+  us->add_option("--users", u->users, "users, one journey each")->check(CLI::Range(1, 10'000'000));
+  us->add_option("--concurrency,-c", u->concurrency, "users in flight")->check(CLI::Range(1, 10000));
+  us->add_option("--threads", u->threads, "driver threads")->check(CLI::Range(1, 64));
+  us->add_option("--stores", u->stores, "users pick stores 1..N (as seeded)")->check(CLI::Range(1, 10'000'000));
+  us->add_option("--gateway", u->gateways, "gateway node(s) (default: every nginx node)");
+  us->add_option("--max-failed", u->max_failed, "failed journeys tolerated before exit code 1");
+  us->add_flag("--json", u->json, "print the report as JSON (no progress bar)");
+  us->footer("Example:\n  dine up && dine db seed && dine sim users --users 1000 -c 64");
+  us->callback([&g, u] {
+    init_cli_logs(g);
+    sim_users(g, *u);
   });
 }
 

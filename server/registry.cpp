@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "server/app/role.hpp"
 #include "server/coupon/role.hpp"
 #include "server/member/role.hpp"
 #include "server/menu/role.hpp"
@@ -15,8 +16,9 @@
 namespace dine::server {
 namespace {
 
-const std::array<const runtime::RoleDescriptor*, 7>& all() {
-  static const std::array<const runtime::RoleDescriptor*, 7> kRoles = {
+const std::array<const runtime::RoleDescriptor*, 8>& all() {
+  static const std::array<const runtime::RoleDescriptor*, 8> kRoles = {
+      &app::role(),
       &coupon::role(),
       &member::role(),
       &menu::role(),

@@ -79,6 +79,12 @@ std::string_view ClientResponse::header(std::string_view name) const {
   return {};
 }
 
+bool never_sent(const std::exception& e) {
+  const auto* err = dynamic_cast<const Error*>(&e);
+  return err && err->code() == "upstream_unavailable" && err->detail().find(": connect: ") != std::string::npos &&
+         err->detail().find(", request sent") == std::string::npos;
+}
+
 bool idempotent_by_default(std::string_view m) {
   return m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE" || m == "OPTIONS";
 }

@@ -47,6 +47,11 @@ struct ClientResponse {
   std::string_view header(std::string_view name) const;
 };
 
+// True for a failure of Client::request that sent none of the request (the
+// connection could not be made): another node may take the call, whatever
+// its method.
+bool never_sent(const std::exception& e);
+
 // GET, HEAD, PUT, DELETE and OPTIONS; POST, PATCH and anything else are not.
 bool idempotent_by_default(std::string_view method);
 

@@ -19,8 +19,10 @@ namespace fs = std::filesystem;
 constexpr std::array kRoutes = {
     RoutePattern{"^/api/v1/login$", "/api/v1/login"},
     RoutePattern{"^/api/v1/stores$", "/api/v1/stores"},
+    RoutePattern{"^/api/v1/stores/[0-9]+$", "/api/v1/stores/{id}"},
     RoutePattern{"^/api/v1/stores/[0-9]+/menu$", "/api/v1/stores/{id}/menu"},
     RoutePattern{"^/api/v1/campaigns$", "/api/v1/campaigns"},
+    RoutePattern{"^/api/v1/coupons$", "/api/v1/coupons"},
     RoutePattern{"^/api/v1/coupons/claim$", "/api/v1/coupons/claim"},
     RoutePattern{"^/api/v1/orders$", "/api/v1/orders"},
     RoutePattern{"^/api/v1/orders/[0-9]+$", "/api/v1/orders/{id}"},

@@ -60,10 +60,16 @@ int64_t now_ms() {
       .count();
 }
 
-std::string iso(int64_t ms) {
+}  // namespace
+
+std::string iso_time(int64_t ms) {
   auto tp = std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
   return fmt::format("{:%FT%TZ}", std::chrono::floor<std::chrono::seconds>(tp));
 }
+
+namespace {
+
+std::string iso(int64_t ms) { return iso_time(ms); }
 
 Error syncing() {
   return Error(ErrorKind::Unavailable, "coupon_syncing",
@@ -132,9 +138,9 @@ Task<Claim> Authority::claim(Context ctx, int64_t campaign_id, int64_t user_id) 
     const std::string what = outcome(r);
     if (what == "granted") {
       granted_->inc();
-      co_return Claim{element(r, 1), false};
+      co_return Claim{element(r, 1), false, to_int(element(r, 2))};
     }
-    if (what == "replayed") co_return Claim{element(r, 1), true};
+    if (what == "replayed") co_return Claim{element(r, 1), true, to_int(element(r, 2))};
     if (what == "syncing" && attempt == 0) {
       co_await reconcile(ctx);
       continue;
@@ -244,6 +250,31 @@ Task<json> Authority::user_coupons(Context ctx, int64_t user_id) {
   co_return out;
 }
 
+Task<std::vector<Reservation>> Authority::stale_reservations(Context ctx, milliseconds older_than, int max) {
+  redis::Argv range{"ZRANGEBYSCORE", lua::kReserved, "-inf", std::to_string(now_ms() - older_than.count()),
+                    "LIMIT", "0", std::to_string(max)};
+  redis::Reply ids = co_await mq_.command(ctx, std::move(range));
+  std::vector<Reservation> out;
+  if (ids.elements.empty()) co_return out;
+  std::vector<redis::Argv> gets;
+  for (const auto& e : ids.elements) gets.push_back({"HMGET", lua::coupon_key(e.str), "user_id", "state", "order_key"});
+  std::vector<redis::Reply> rows = co_await mq_.pipeline(ctx, std::move(gets));
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    Reservation r;
+    r.coupon_id = to_int(ids.elements[i].str);
+    r.user_id = to_int(element(rows[i], 0));
+    r.state = element(rows[i], 1);
+    r.order_key = element(rows[i], 2);
+    out.push_back(std::move(r));
+  }
+  co_return out;
+}
+
+Task<void> Authority::forget_reservation(Context ctx, int64_t coupon_id) {
+  redis::Argv rem{"ZREM", lua::kReserved, std::to_string(coupon_id)};
+  co_await mq_.command(ctx, std::move(rem));
+}
+
 Task<std::string> Authority::run_id(Context ctx) {
   redis::Argv info{"INFO", "server"};
   redis::Reply r = co_await mq_.command(ctx, std::move(info));
@@ -327,7 +358,7 @@ Task<ReconcileReport> Authority::reconcile_now(Context ctx) {
       restores.push_back(evalsha(restore_script(), {lua::coupon_key(id), lua::users_key(cid), lua::user_key(uid)},
                                  {id, cid, uid, std::string(page.text(i, "state")),
                                   std::string(page.text(i, "order_key")), std::string(page.text(i, "seq")),
-                                  std::string(page.text(i, "claimed_ms"))}));
+                                  std::string(page.text(i, "claimed_ms")), std::to_string(now_ms())}));
     }
     std::vector<redis::Reply> replies = co_await mq_.pipeline(ctx, std::move(restores));
     for (const auto& r : replies) {

@@ -45,6 +45,7 @@ struct NodeState {
 struct Claim {
   std::string coupon_id;
   bool replayed = false;  // the user already held this one
+  int64_t expires_ms = 0;  // the campaign's end: the coupon cannot be used after it
 };
 
 struct Use {
@@ -55,12 +56,23 @@ struct Use {
   bool replayed = false;    // nothing changed: the call had been made already
 };
 
+// A coupon reserved for an order (coupon:reserved).
+struct Reservation {
+  int64_t coupon_id = 0;
+  int64_t user_id = 0;
+  std::string state;  // "reserved" unless it moved since
+  std::string order_key;
+};
+
 struct ReconcileReport {
   int campaigns = 0;
   int coupons = 0;    // read from the database
   int restored = 0;   // written back to Redis
   int conflicts = 0;  // a user holding another coupon of the campaign in Redis (left as it was)
 };
+
+// "2026-12-07T23:48:29Z" of unix ms.
+std::string iso_time(int64_t ms);
 
 class Authority {
  public:
@@ -94,6 +106,11 @@ class Authority {
   // Campaigns of the database that Redis does not have yet, loaded (their
   // stock = total). Returns how many.
   Task<int> load_new_campaigns(Context ctx);
+
+  // Up to `max` coupons reserved longer ago than `older_than`, oldest first.
+  Task<std::vector<Reservation>> stale_reservations(Context ctx, milliseconds older_than, int max);
+  // Drops a coupon from coupon:reserved (it is no longer reserved).
+  Task<void> forget_reservation(Context ctx, int64_t coupon_id);
 
  private:
   Task<ReconcileReport> reconcile_now(Context ctx);

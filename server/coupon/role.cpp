@@ -17,6 +17,7 @@
 #include "server/coupon/config.hpp"
 #include "server/coupon/events.hpp"
 #include "server/coupon/scripts.hpp"
+#include "server/coupon/sweeper.hpp"
 
 namespace dine::coupon {
 namespace {
@@ -60,6 +61,7 @@ Task<http::Response> claim(std::shared_ptr<Authority> a, http::Request& req) {
                                                           {"campaign_id", campaign},
                                                           {"user_id", user},
                                                           {"state", c.replayed ? "held" : "granted"},
+                                                          {"expires_at", iso_time(c.expires_ms)},
                                                           {"replayed", c.replayed}});
 }
 
@@ -72,6 +74,9 @@ Task<http::Response> use(std::shared_ptr<Authority> a, std::string op, http::Req
 
 Task<http::Response> campaigns(std::shared_ptr<Authority> a, http::Request& req) {
   json list = co_await a->active_campaigns(req.ctx);
+  // None on sale: a campaign added to the database since the sync loop last
+  // looked is loaded now rather than up to sync_every_ms later.
+  if (list.empty() && co_await a->load_new_campaigns(req.ctx) > 0) list = co_await a->active_campaigns(req.ctx);
   co_return http::Response::json(200, {{"campaigns", std::move(list)}});
 }
 
@@ -133,6 +138,10 @@ void setup(runtime::WorkerContext& w) {
   if (w.index() != 0) return;
   const milliseconds every(cfg.sync_every_ms);
   w.background("coupon_sync", [authority, every] { return sync_loop(authority, every); });
+  auto sweeper = std::make_shared<Sweeper>(*authority, w.http("orders"), w.nodes("orders"), cfg, w.metrics());
+  w.keep(sweeper);
+  Sweeper* sw = sweeper.get();
+  w.background("coupon_sweeper", [sw] { return sw->run(); });
   if (!cfg.consume) return;
   redis::ClientConfig own = mq.config();
   own.metrics = nullptr;
@@ -162,7 +171,9 @@ const runtime::RoleDescriptor& role() {
     r.name = "coupon";
     r.summary = "campaigns and coupons: claims and uses decided atomically on redis-mq, persisted to PostgreSQL";
     r.dependencies = {runtime::postgres("db", "coupon", runtime::Need::Required),
-                      runtime::redis("mq", runtime::Need::Required)};
+                      runtime::redis("mq", runtime::Need::Required),
+                      // Asked only by the sweeper of reservations whose order never came.
+                      runtime::http("orders", runtime::Need::Degradable)};
     r.consumes = {{"mq", lua::kStream, kPersistGroup}, {"mq", kOrdersStream, kOrdersGroup}};
     r.config = runtime::typed_config<CouponConfig>();
     r.node_state = [](const Topology&, const Node& node, const std::any&) -> std::shared_ptr<void> {

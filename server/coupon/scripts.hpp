@@ -16,6 +16,7 @@
 //   coupon:campaign:{cid}:users      hash: user_id -> coupon_id (one per user)
 //   coupon:user:{uid}                set of the user's coupon ids
 //   coupon:c:{coupon_id}             hash: campaign_id user_id state order_key seq claimed_ms
+//   coupon:reserved                  sorted set: reserved coupon ids by when (ms) they were reserved
 //   dine:coupons                     stream of every change (the coupon database follows it)
 #include <string>
 
@@ -25,6 +26,7 @@ inline constexpr const char* kStream = "dine:coupons";
 inline constexpr const char* kSyncKey = "coupon:sync";
 inline constexpr const char* kSyncLock = "coupon:sync:lock";
 inline constexpr const char* kCampaigns = "coupon:campaigns";
+inline constexpr const char* kReserved = "coupon:reserved";
 
 inline std::string campaign_key(const std::string& cid) { return "coupon:campaign:" + cid; }
 inline std::string users_key(const std::string& cid) { return "coupon:campaign:" + cid + ":users"; }
@@ -37,7 +39,7 @@ inline std::string coupon_key(const std::string& id) { return "coupon:c:" + id; 
   "if redis.call('GET', 'coupon:sync') ~= rid then return {'syncing'} end\n"
 
 // KEYS campaign users user_set coupon stream; ARGV cid uid coupon_id now_ms.
-// -> {'granted', id} | {'replayed', id} | {'sold_out'} | {'campaign_not_found'}
+// -> {'granted', id, ends_ms} | {'replayed', id, ends_ms} | {'sold_out'} | {'campaign_not_found'}
 //    | {'campaign_not_started'} | {'campaign_ended'} | {'syncing'}
 inline constexpr const char* kClaim = DINE_COUPON_SYNCED R"lua(
 local c = redis.call('HMGET', KEYS[1], 'starts_ms', 'ends_ms', 'stock')
@@ -46,7 +48,7 @@ local now = tonumber(ARGV[4])
 if now < tonumber(c[1]) then return {'campaign_not_started'} end
 if now >= tonumber(c[2]) then return {'campaign_ended'} end
 local have = redis.call('HGET', KEYS[2], ARGV[2])
-if have then return {'replayed', have} end
+if have then return {'replayed', have, c[2]} end
 if tonumber(c[3]) <= 0 then return {'sold_out'} end
 redis.call('HINCRBY', KEYS[1], 'stock', -1)
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
@@ -55,7 +57,7 @@ redis.call('HSET', KEYS[4], 'campaign_id', ARGV[1], 'user_id', ARGV[2], 'state',
            'order_key', '', 'seq', 1, 'claimed_ms', ARGV[4])
 redis.call('XADD', KEYS[5], '*', 'type', 'coupon.granted', 'coupon_id', ARGV[3], 'campaign_id', ARGV[1],
            'user_id', ARGV[2], 'state', 'granted', 'order_key', '', 'seq', '1', 'claimed_ms', ARGV[4])
-return {'granted', ARGV[3]}
+return {'granted', ARGV[3], c[2]}
 )lua";
 
 // KEYS coupon stream; ARGV op user_id order_key now_ms coupon_id.
@@ -93,6 +95,11 @@ else
 end
 local seq = tonumber(c[5]) + 1
 redis.call('HSET', KEYS[1], 'state', new, 'order_key', key, 'seq', seq)
+if new == 'reserved' then
+  redis.call('ZADD', 'coupon:reserved', ARGV[4], ARGV[5])
+else
+  redis.call('ZREM', 'coupon:reserved', ARGV[5])
+end
 redis.call('XADD', KEYS[2], '*', 'type', 'coupon.' .. new, 'coupon_id', ARGV[5], 'campaign_id', c[1],
            'user_id', c[2], 'state', new, 'order_key', key, 'seq', tostring(seq), 'claimed_ms', c[6])
 return {'ok', new, c[1], k[1], k[2]}
@@ -113,7 +120,7 @@ redis.call('SADD', KEYS[3], ARGV[1])
 return tonumber(redis.call('HGET', KEYS[1], 'stock'))
 )lua";
 
-// KEYS coupon users user_set; ARGV coupon_id campaign_id user_id state order_key seq claimed_ms.
+// KEYS coupon users user_set; ARGV coupon_id campaign_id user_id state order_key seq claimed_ms now_ms.
 // A coupon the database knows: written back when Redis lacks it or holds an
 // older version of it. -> 'restored' | 'kept' | 'conflict' (the user holds
 // another coupon of this campaign here: left as it is, reported)
@@ -126,6 +133,11 @@ redis.call('SADD', KEYS[3], ARGV[1])
 if seq and tonumber(seq) >= tonumber(ARGV[6]) then return 'kept' end
 redis.call('HSET', KEYS[1], 'campaign_id', ARGV[2], 'user_id', ARGV[3], 'state', ARGV[4], 'order_key', ARGV[5],
            'seq', ARGV[6], 'claimed_ms', ARGV[7])
+if ARGV[4] == 'reserved' then
+  redis.call('ZADD', 'coupon:reserved', 'NX', ARGV[8], ARGV[1])
+else
+  redis.call('ZREM', 'coupon:reserved', ARGV[1])
+end
 return 'restored'
 )lua";
 

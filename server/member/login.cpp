@@ -4,15 +4,13 @@
 #include <nlohmann/json.hpp>
 
 #include "core/errors.hpp"
+#include "core/json_body.hpp"
 
 namespace dine::member {
 
-std::string parse_login(std::string_view body) {
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded()) throw bad_request("invalid_json", "the body is not valid JSON");
-  if (!j.is_object()) throw bad_request("invalid_json", "the body must be a JSON object");
-  for (auto it = j.begin(); it != j.end(); ++it)
-    if (it.key() != "openid") throw bad_request("unknown_field", fmt::format("{} is not a known field", it.key()));
+std::string parse_login(std::string_view text) {
+  auto j = body::object(text);
+  body::only_keys(j, {"openid"});
   if (!j.contains("openid")) throw bad_request("missing_field", "openid is required");
   const auto& v = j["openid"];
   const std::string what = fmt::format("openid must be a string of 1..{} printable ASCII characters", kMaxOpenidBytes);

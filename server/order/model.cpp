@@ -8,50 +8,25 @@
 
 #include "core/errors.hpp"
 #include "core/ids.hpp"
+#include "core/json_body.hpp"
 
 namespace dine::order {
 namespace {
 
 using nlohmann::json;
 
-json parse_object(const std::string& body) {
-  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) throw bad_request("invalid_json", "the body is not valid JSON");
-  if (!j.is_object()) throw bad_request("invalid_json", "the body must be a JSON object");
-  return j;
-}
+// The strict body checks every role shares (core/json_body).
+json parse_object(const std::string& text) { return body::object(text); }
+using body::only_keys;
 
-void only_keys(const json& obj, std::initializer_list<const char*> allowed, std::string_view where) {
-  for (auto it = obj.begin(); it != obj.end(); ++it) {
-    bool ok = false;
-    for (const char* a : allowed) ok = ok || it.key() == a;
-    if (!ok) throw bad_request("unknown_field", fmt::format("{}{} is not a known field", where, it.key()));
-  }
-}
-
-// A positive integer id (JSON number, or a string of digits, since ids travel as strings).
+// A positive id: a JSON number, or a string of digits (ids travel as strings).
 uint64_t positive_id(const json& obj, const char* key, std::string_view where) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null())
-    throw bad_request("missing_field", fmt::format("{}{} is required", where, key));
-  if (it->is_number_unsigned() && it->get<uint64_t>() > 0 && it->get<uint64_t>() <= uint64_t(INT64_MAX))
-    return it->get<uint64_t>();
-  if (it->is_string())
-    if (auto v = ids::parse(it->get<std::string>())) return *v;
-  throw bad_request("invalid_field", fmt::format("{}{} must be a positive integer", where, key));
+  return static_cast<uint64_t>(body::id(obj, key, where));
 }
 
 int64_t integer_in(const json& obj, const char* key, int64_t lo, int64_t hi, std::string_view where,
                    const char* code) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null())
-    throw bad_request("missing_field", fmt::format("{}{} is required", where, key));
-  if (!it->is_number_integer())
-    throw bad_request("invalid_field", fmt::format("{}{} must be an integer", where, key));
-  int64_t v = it->is_number_unsigned() && it->get<uint64_t>() > uint64_t(INT64_MAX) ? INT64_MAX : it->get<int64_t>();
-  if (v < lo || v > hi)
-    throw bad_request(code, fmt::format("{}{} is {}; it must be {}..{}", where, key, v, lo, hi));
-  return v;
+  return body::integer(obj, key, lo, hi, code, where);
 }
 
 std::string short_text(const std::string& body, const char* key, std::size_t max_len) {

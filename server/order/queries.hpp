@@ -51,6 +51,11 @@ inline constexpr pg::Statement kListByUser{
     "SELECT " DINE_ORDER_COLUMNS " FROM orders WHERE user_id = $1 ORDER BY orders.created_at DESC, order_id DESC"
     " LIMIT $2"};
 
+// $1 user_id $2 idempotency_key: the one order a user made with that key, whole.
+inline constexpr pg::Statement kFindByKey{
+    "order_find_by_key",
+    "SELECT " DINE_ORDER_COLUMNS " FROM orders WHERE user_id = $1 AND idempotency_key = $2"};
+
 // $1 order_id $2 payment_id. CREATED -> PAID and the order.paid outbox row in
 // one statement (one transaction, one round trip). No row: the order was not
 // CREATED (or does not exist); the caller reads it to tell which.

@@ -40,6 +40,11 @@ void add_routes(http::Router& router, std::shared_ptr<OrderService> svc, const s
   });
   router.get("/v1/users/{user_id}/orders", [svc](http::Request& req) -> Task<http::Response> {
     auto user = parse_user_id(req.param("user_id"));
+    if (auto key = req.query_param("idempotency_key")) {
+      if (key->empty() || key->size() > 128)
+        throw bad_request("invalid_idempotency_key", "idempotency_key must be 1..128 characters");
+      co_return respond(co_await svc->find_by_key(req.ctx, user, std::move(*key)));
+    }
     co_return respond(co_await svc->list_for_user(req.ctx, user, parse_limit(req)));
   });
   router.post("/v1/orders/{order_id}/paid", service([svc](http::Request& req) -> Task<http::Response> {

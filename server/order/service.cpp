@@ -114,6 +114,14 @@ Task<Outcome> OrderService::get(Context ctx, uint64_t order_id) {
   co_return Outcome{200, order_json(r, 0)};
 }
 
+Task<Outcome> OrderService::find_by_key(Context ctx, uint64_t user_id, std::string key) {
+  pg::Params p{std::to_string(user_id), std::move(key)};
+  auto r = co_await shards_.for_id(user_id).execute(ctx, sql::kFindByKey, p);
+  json orders = json::array();
+  for (int i = 0; i < r.rows(); ++i) orders.push_back(order_json(r, i));
+  co_return Outcome{200, {{"user_id", user_id}, {"orders", std::move(orders)}}};
+}
+
 Task<Outcome> OrderService::list_for_user(Context ctx, uint64_t user_id, int limit) {
   pg::Params p{std::to_string(user_id), std::to_string(limit)};
   auto r = co_await shards_.for_id(user_id).execute(ctx, sql::kListByUser, p);

@@ -38,6 +38,8 @@ class OrderService {
   Task<Outcome> create(Context ctx, CreateOrder req);
   Task<Outcome> get(Context ctx, uint64_t order_id);
   Task<Outcome> list_for_user(Context ctx, uint64_t user_id, int limit);
+  // The user's order made with this Idempotency-Key, as a list of 0 or 1.
+  Task<Outcome> find_by_key(Context ctx, uint64_t user_id, std::string key);
   Task<Outcome> pay(Context ctx, uint64_t order_id, std::string payment_id);
   Task<Outcome> accept(Context ctx, uint64_t order_id, std::string pickup_code);
   // CREATED -> CANCELLED (and order.cancelled); a repeat is a 200 no-op; an

@@ -8,7 +8,6 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/pg/pool.hpp"
-#include "core/topology.hpp"
 #include "server/payment/config.hpp"
 #include "server/payment/provider.hpp"
 
@@ -84,7 +83,7 @@ std::string charge_key(int64_t order_id, int64_t attempt) { return fmt::format("
 
 PaymentService::PaymentService(pg::Pool& db, http::Client& orders, std::vector<const Node*> order_nodes,
                                const PaymentConfig& cfg, Provider& provider, metrics::Registry& m)
-    : db_(db), orders_(orders), order_nodes_(std::move(order_nodes)), cfg_(cfg), provider_(provider) {
+    : db_(db), orders_(orders, std::move(order_nodes)), cfg_(cfg), provider_(provider) {
   auto c = [&](const char* outcome) {
     return &m.counter("dine_payment_charges_total", "charges at the provider by outcome", {{"outcome", outcome}});
   };
@@ -98,29 +97,15 @@ PaymentService::PaymentService(pg::Pool& db, http::Client& orders, std::vector<c
 
 Task<http::ClientResponse> PaymentService::order_call(Context ctx, std::string method, std::string target,
                                                       std::string body) {
-  // Order nodes in turn; a node that cannot be reached is skipped. Only the
-  // first that answers counts: a POST is never sent twice to one node, and
-  // /paid is idempotent across nodes (the same payment id is a replay).
-  std::exception_ptr last;
-  for (std::size_t tries = 0; tries < order_nodes_.size(); ++tries) {
-    const Node* n = order_nodes_[next_node_++ % order_nodes_.size()];
-    http::ClientRequest req;
-    req.method = method;
-    req.host = n->ip.empty() ? n->host : n->ip;
-    req.port = n->port;
-    req.target = target;
-    req.body = body;
-    req.ctx = ctx;
-    try {
-      http::ClientResponse r = co_await orders_.request(std::move(req));
-      co_return r;
-    } catch (const Error& e) {
-      if (e.kind() != ErrorKind::Unavailable) throw;
-      last = std::current_exception();
-    }
+  // /paid is idempotent across nodes (the same payment id is a replay), and
+  // the ring never sends one call twice anyway.
+  try {
+    http::ClientResponse r = co_await orders_.call(ctx, std::move(method), std::move(target), std::move(body));
+    co_return r;
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::Unavailable) throw dependency_down();
+    throw;
   }
-  if (last) std::rethrow_exception(last);
-  throw dependency_down();
 }
 
 Task<Handoff> PaymentService::handoff(Context ctx, int64_t order_id, const std::string& payment_id) {
@@ -172,7 +157,7 @@ Task<http::Response> PaymentService::pay(Context ctx, int64_t order_id, int64_t 
     if (e.kind() == ErrorKind::Timeout) throw;
     throw dependency_down();
   }
-  if (o.status >= 500) throw dependency_down();
+  if (o.status >= 500) throw dependency_down();  // (the order role's own 5xx: it cannot tell)
   json order = json::parse(o.body, nullptr, false);
   if (o.status == 404 || !order.is_object() || order.value("user_id", int64_t{0}) != user_id)
     throw not_found("order_not_found", fmt::format("order {} is not one of yours", order_id));

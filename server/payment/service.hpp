@@ -12,13 +12,10 @@
 #include "core/async.hpp"
 #include "core/context.hpp"
 #include "core/http/client.hpp"
+#include "core/http/nodes.hpp"
 #include "core/http/message.hpp"
 
 namespace dine {
-struct Node;
-namespace http {
-class Client;
-}
 namespace metrics {
 class Counter;
 class Registry;
@@ -62,9 +59,7 @@ class PaymentService {
   Task<void> captured(Context ctx, int64_t order_id, const std::string& payment_id);
 
   pg::Pool& db_;
-  http::Client& orders_;
-  std::vector<const Node*> order_nodes_;
-  std::size_t next_node_ = 0;
+  http::NodeRing orders_;
   const PaymentConfig& cfg_;
   Provider& provider_;
   metrics::Counter* captured_;

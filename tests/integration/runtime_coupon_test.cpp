@@ -180,6 +180,53 @@ TEST_F(CouponRole, ACouponOfAnEndedCampaignCannotBeReserved) {
       << code;
 }
 
+// A reservation whose order was never made is released once it is older than
+// reservation_ttl_ms (cp-1: 1.5 s); one whose order exists is left to the
+// order's events. The sweeper asks the order role (od-1) which is which.
+TEST_F(CouponRole, AReservationWhoseOrderNeverCameIsReleased) {
+  Serve orders("od-1", 1);
+  ASSERT_TRUE(orders.wait_ready()) << orders.log_tail();
+  campaign(651, 10);
+  const std::string kept = post_json(port(), "/v1/campaigns/651/claims", claim_body(51)).j()["coupon_id"];
+  const std::string orphan = post_json(port(), "/v1/campaigns/651/claims", claim_body(52)).j()["coupon_id"];
+  // The first: reserved, and its order made (on od-1) with the same key.
+  ASSERT_EQ(post_json(port(), "/v1/coupons/" + kept + "/reserve", use_body(51, "made")).status, 200);
+  json order = {{"user_id", 51}, {"store_id", 1}, {"coupon_id", kept},
+                {"items", json::array({{{"product_id", 1}, {"qty", 1}, {"price_cents", 100}}})}};
+  auto made = call(orders.port(), "POST", "/v1/orders", {{"Idempotency-Key", "made"}}, milliseconds(5000), order.dump());
+  ASSERT_EQ(made.status, 201) << made;
+  // The second: reserved by an app that then stopped.
+  ASSERT_EQ(post_json(port(), "/v1/coupons/" + orphan + "/reserve", use_body(52, "never")).status, 200);
+  EXPECT_TRUE(eventually([&] { return coupon_state(port(), 52, orphan) == "granted"; }, milliseconds(15000)))
+      << "released";
+  EXPECT_EQ(coupon_state(port(), 51, kept), "reserved") << "its order exists: left to the order's events";
+  EXPECT_GE(metric(get(port(), "/metrics").body, "dine_coupon_reservations_released_total", {}).value_or(0), 1);
+}
+
+// An order made with a coupon that expires unpaid (od-2: unpaid orders live
+// 10 s) gives its coupon back: order.cancelled (reason expired) carries the
+// coupon and the reservation's key, and the coupon role releases it.
+TEST_F(CouponRole, AnOrderThatExpiresUnpaidGivesItsCouponBack) {
+  Serve orders("od-2", 1);
+  ASSERT_TRUE(orders.wait_ready()) << orders.log_tail();
+  campaign(661, 10);
+  const std::string coupon = post_json(port(), "/v1/campaigns/661/claims", claim_body(61)).j()["coupon_id"];
+  ASSERT_EQ(post_json(port(), "/v1/coupons/" + coupon + "/reserve", use_body(61, "expiring")).status, 200);
+  json order = {{"user_id", 61}, {"store_id", 1}, {"coupon_id", coupon},
+                {"items", json::array({{{"product_id", 1}, {"qty", 1}, {"price_cents", 100}}})}};
+  auto made = call(orders.port(), "POST", "/v1/orders", {{"Idempotency-Key", "expiring"}}, milliseconds(5000),
+                   order.dump());
+  ASSERT_EQ(made.status, 201) << made;
+  const std::string id = made.j()["order_id"];
+  EXPECT_TRUE(eventually([&] { return get(orders.port(), "/v1/orders/" + id).j()["status"] == "CANCELLED"; },
+                         milliseconds(30000)))
+      << "expired";
+  EXPECT_TRUE(eventually([&] { return coupon_state(port(), 61, coupon) == "granted"; }, milliseconds(10000)))
+      << "the coupon is back";
+  // And usable again by another order of the same user.
+  EXPECT_EQ(post_json(port(), "/v1/coupons/" + coupon + "/reserve", use_body(61, "again")).status, 200);
+}
+
 // 10,000 claims by distinct users, 2,000 in flight at once, on 1,000 coupons,
 // while the database row of the campaign is locked (FOR UPDATE blocks the
 // consumer's foreign-key checks): the consumer holds entries it cannot write

@@ -146,8 +146,9 @@ Kit::Kit() {
   // A coupon node (database "coupon", redis-mq = the harness Redis), which
   // looks for new campaigns every 200 ms: runtime_coupon_test.
   nodes.push_back({{"id", "cp-1"}, {"kind", "dine"}, {"role", "coupon"}, {"host", "127.0.0.1"}, {"port", port()},
-                   {"node_id", ++node_id}, {"uses", {{"db", {"pg-testkit"}}, {"mq", {"redis-testkit"}}}},
-                   {"config", {{"sync_every_ms", 200}}}});
+                   {"node_id", ++node_id},
+                   {"uses", {{"db", {"pg-testkit"}}, {"mq", {"redis-testkit"}}, {"orders", {"od-1"}}}},
+                   {"config", {{"sync_every_ms", 200}, {"reservation_ttl_ms", 1500}, {"sweep_every_ms", 200}}}});
   // Orders on one shard (database "order") and payments: runtime_payment_test.
   // od-2 expires unpaid orders after 10 s; pm-2 neither hands off in the pay
   // call nor relays, so its captures wait in the outbox for another node.

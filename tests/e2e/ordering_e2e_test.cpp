@@ -1,0 +1,314 @@
+// The ordering path end to end behind nginx: a whole stack of its own (one
+// PostgreSQL holding every database, the order shard included; redis-mq and
+// redis-cache; member, store, menu, coupon, payment, order, app; one gateway)
+// started by `dine up`, seeded by `dine db seed`, and driven through the
+// gateway only: login, stores, menu, campaigns, claim, an order with the
+// coupon at the campaign price, pay, PAID and order.paid in the stream; one
+// coupon for two concurrent orders; a cancel giving it back; isolation; bad
+// input and bad tokens on the public routes; internal routes 404 through the
+// gateway; a write without the service credential refused; a basic service
+// stopped answered 503 at once.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/http/client.hpp"
+#include "core/jwt.hpp"
+#include "core/stack/process.hpp"
+#include "tests/e2e/e2e_support.hpp"
+
+namespace dine {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+constexpr const char* kSecret = "ordering-e2e-secret-0123456789abcdef";
+
+struct Answer {
+  int status = 0;
+  json body;
+  std::string raw;
+};
+
+std::ostream& operator<<(std::ostream& os, const Answer& a) { return os << "HTTP " << a.status << ": " << a.raw; }
+
+Answer call(int port, std::string method, std::string target, std::string body = "", http::Headers headers = {}) {
+  asio::io_context ioc;
+  http::Client client(ioc.get_executor());
+  Answer out;
+  http::ClientRequest req;
+  req.method = std::move(method);
+  req.port = port;
+  req.target = std::move(target);
+  req.body = std::move(body);
+  req.headers = std::move(headers);
+  req.timeout = milliseconds(15000);
+  asio::co_spawn(
+      ioc,
+      [&]() -> Task<void> {
+        auto r = co_await client.request(req);
+        out.status = r.status;
+        out.raw = r.body;
+      },
+      [&](std::exception_ptr e) {
+        if (e) out.status = -1;
+      });
+  ioc.run();
+  out.body = json::parse(out.raw, nullptr, false);
+  return out;
+}
+
+std::string code(const Answer& a) { return a.body.is_object() ? a.body.value("error", "") : ""; }
+
+class OrderingE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = fs::temp_directory_path() / fmt::format("dine-ordering-e2e-{}", getpid());
+    fs::create_directories(root_);
+    fs::permissions(root_, fs::perms::all & ~fs::perms::group_write & ~fs::perms::others_write);
+    auto p = [] { return stack::free_port(); };
+    gw_ = p();
+    int id = 0;
+    json nodes = json::array();
+    nodes.push_back({{"id", "pg"}, {"kind", "postgres"}, {"port", p()},
+                     {"databases", {"member", "store", "menu", "coupon", "payment", "order"}}});
+    redis_mq_ = p();
+    nodes.push_back({{"id", "mq"}, {"kind", "redis"}, {"port", redis_mq_}, {"appendonly", true}});
+    nodes.push_back({{"id", "cache"}, {"kind", "redis"}, {"port", p()}});
+    auto dine = [&](std::string node, std::string role, json uses) {
+      int port = p();
+      ports_[node] = port;
+      nodes.push_back({{"id", node}, {"kind", "dine"}, {"role", role}, {"port", port}, {"node_id", ++id},
+                       {"threads", 1}, {"uses", uses}});
+    };
+    dine("member-1", "member", {{"db", {"pg"}}});
+    dine("store-1", "store", {{"db", {"pg"}}});
+    dine("menu-1", "menu", {{"db", {"pg"}}, {"cache", {"cache"}}});
+    dine("order-1", "order", {{"shards", {"pg"}}, {"mq", {"mq"}}});
+    dine("coupon-1", "coupon", {{"db", {"pg"}}, {"mq", {"mq"}}, {"orders", {"order-1"}}});
+    dine("payment-1", "payment", {{"db", {"pg"}}, {"orders", {"order-1"}}});
+    dine("app-1", "app", {{"member", {"member-1"}}, {"store", {"store-1"}}, {"menu", {"menu-1"}},
+                          {"coupon", {"coupon-1"}}, {"order", {"order-1"}}, {"payment", {"payment-1"}}});
+    nodes.push_back({{"id", "gw-1"}, {"kind", "nginx"}, {"port", gw_}, {"uses", {{"app", {"app-1"}}}}});
+    topology_ = (root_ / "ordering-e2e.json").string();
+    std::ofstream(topology_) << json{{"name", "ordering-e2e"},
+                                     {"secret", kSecret},
+                                     {"gateway", {{"qps_cap", 5000}}},
+                                     {"roles", {{"payment", {{"decline_rate", 0}, {"unknown_rate", 0}}}}},
+                                     {"nodes", nodes}}
+                                    .dump(2);
+    state_ = (root_ / "state").string();
+    auto up = e2e::run_dine(args("up"));
+    ASSERT_EQ(up.code, 0) << up.out;
+    auto seed = e2e::run_dine(fmt::format("--topology {} db seed --stores 20 --products 5 --stock 3 --closed-every 10 "
+                                          "--tokens-file {}/tokens.json",
+                                          topology_, root_.string()));
+    ASSERT_EQ(seed.code, 0) << seed.out;
+  }
+  static void TearDownTestSuite() {
+    e2e::run_dine(args("down"));
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+  static std::string args(const std::string& command) {
+    return fmt::format("--topology {} {} --state-dir {}", topology_, command, state_);
+  }
+  static std::string token(const std::string& openid) {
+    auto r = call(gw_, "POST", "/api/v1/login", json{{"openid", openid}}.dump());
+    EXPECT_TRUE(r.status == 200 || r.status == 201) << r;
+    return r.body.value("token", "");
+  }
+  static http::Headers bearer(const std::string& t, const std::string& key = "") {
+    http::Headers h{{"Authorization", "Bearer " + t}};
+    if (!key.empty()) h.emplace_back("Idempotency-Key", key);
+    return h;
+  }
+  static std::string claim(const std::string& t) {
+    auto r = call(gw_, "POST", "/api/v1/coupons/claim", R"({"campaign_id": 1})", bearer(t));
+    EXPECT_EQ(r.status, 200) << r;
+    return r.body.value("coupon_id", "");
+  }
+  static Answer order(const std::string& t, const std::string& key, const std::string& coupon, int store = 1) {
+    json b = {{"store_id", store}, {"items", json::array({{{"product_id", 1}, {"qty", 1}}})}};
+    if (!coupon.empty()) b["coupon_id"] = coupon;
+    return call(gw_, "POST", "/api/v1/orders", b.dump(), bearer(t, key));
+  }
+
+  static inline fs::path root_;
+  static inline std::string topology_, state_;
+  static inline int gw_ = 0, redis_mq_ = 0;
+  static inline std::map<std::string, int> ports_;
+};
+
+TEST_F(OrderingE2E, LoginStoresMenuCampaignClaimOrderWithTheCouponPayPaid) {
+  const std::string t = token("wx-e2e-alice");
+  auto stores = call(gw_, "GET", "/api/v1/stores?limit=5");
+  ASSERT_EQ(stores.status, 200) << stores;
+  EXPECT_EQ(stores.body["stores"].size(), 5u);
+  auto menu = call(gw_, "GET", "/api/v1/stores/1/menu");
+  ASSERT_EQ(menu.status, 200) << menu;
+  ASSERT_FALSE(menu.body["items"].empty());
+  const int64_t list_price = menu.body["items"][0]["price_cents"];
+  // A campaign seeded just now is on sale once a coupon node has loaded it
+  // (its sync loop looks every sync_every_ms, 2 s).
+  Answer campaigns;
+  ASSERT_TRUE(test::eventually(
+      [&] {
+        campaigns = call(gw_, "GET", "/api/v1/campaigns");
+        return campaigns.status == 200 && !campaigns.body["campaigns"].empty();
+      },
+      milliseconds(10000)))
+      << campaigns;
+  ASSERT_EQ(campaigns.body["campaigns"].size(), 1u) << campaigns;
+  EXPECT_EQ(campaigns.body["campaigns"][0]["product_id"], 1);
+  const int64_t campaign_price = campaigns.body["campaigns"][0]["price_cents"];
+  EXPECT_LT(campaign_price, list_price);
+
+  const std::string coupon = claim(t);
+  ASSERT_FALSE(coupon.empty());
+  auto again = call(gw_, "POST", "/api/v1/coupons/claim", R"({"campaign_id": 1})", bearer(t));
+  EXPECT_EQ(again.status, 409) << again;
+  EXPECT_EQ(code(again), "already_claimed");
+
+  auto made = order(t, "e2e-alice-1", coupon);
+  ASSERT_EQ(made.status, 201) << made;
+  EXPECT_EQ(made.body["amount_cents"], campaign_price) << "the meal set at the campaign price";
+  const std::string id = made.body["order_id"];
+  auto paid = call(gw_, "POST", "/api/v1/orders/" + id + "/pay", "", bearer(t));
+  ASSERT_EQ(paid.status, 200) << paid;
+  EXPECT_EQ(paid.body["status"], "PAID");
+  auto mine = call(gw_, "GET", "/api/v1/orders/" + id, "", bearer(t));
+  EXPECT_EQ(mine.body["status"], "PAID") << mine;
+  // order.paid is in the stream (the relay moves it within its linger).
+  bool in_stream = test::eventually(
+      [&] {
+        auto r = test::run([&](auto) { return e2e::redis_task(redis_mq_, {"XRANGE", "dine:orders", "-", "+"}); });
+        for (const auto& e : r.elements)
+          if (e.elements.size() == 2)
+            for (std::size_t i = 0; i + 1 < e.elements[1].elements.size(); i += 2)
+              if (e.elements[1].elements[i].str == "order_id" && e.elements[1].elements[i + 1].str == id) return true;
+        return false;
+      },
+      milliseconds(10000));
+  EXPECT_TRUE(in_stream);
+  // The coupon is used: the same coupon on another order is refused.
+  auto reuse = order(t, "e2e-alice-2", coupon);
+  EXPECT_EQ(reuse.status, 409) << reuse;
+  EXPECT_EQ(code(reuse), "coupon_in_use");
+}
+
+TEST_F(OrderingE2E, OneCouponForTwoConcurrentOrdersOneWinsAndACancelGivesItBack) {
+  const std::string t = token("wx-e2e-bob");
+  const std::string coupon = claim(t);
+  ASSERT_FALSE(coupon.empty());
+  Answer a, b;
+  std::thread ta([&] { a = order(t, "e2e-bob-1", coupon); });
+  std::thread tb([&] { b = order(t, "e2e-bob-2", coupon); });
+  ta.join();
+  tb.join();
+  const Answer& won = a.status == 201 ? a : b;
+  const Answer& lost = a.status == 201 ? b : a;
+  ASSERT_EQ(won.status, 201) << a << " / " << b;
+  EXPECT_EQ(lost.status, 409) << lost;
+  EXPECT_EQ(code(lost), "coupon_in_use");
+  EXPECT_EQ(won.body["amount_cents"], 100);
+  const std::string id = won.body["order_id"];
+  auto cancelled = call(gw_, "POST", "/api/v1/orders/" + id + "/cancel", "", bearer(t));
+  ASSERT_EQ(cancelled.status, 200) << cancelled;
+  EXPECT_EQ(cancelled.body["status"], "CANCELLED");
+  // The coupon comes back (order.cancelled, read by the coupon role).
+  EXPECT_TRUE(test::eventually([&] { return order(t, "e2e-bob-3", coupon).status == 201; }, milliseconds(10000)));
+}
+
+TEST_F(OrderingE2E, AUserSeesAndPaysOnlyTheirOwnOrders) {
+  const std::string alice = token("wx-e2e-carol"), eve = token("wx-e2e-eve");
+  auto made = order(alice, "e2e-carol-1", "");
+  ASSERT_EQ(made.status, 201) << made;
+  const std::string id = made.body["order_id"];
+  EXPECT_EQ(call(gw_, "GET", "/api/v1/orders/" + id, "", bearer(eve)).status, 404);
+  EXPECT_EQ(call(gw_, "POST", "/api/v1/orders/" + id + "/pay", "", bearer(eve)).status, 404);
+  EXPECT_EQ(call(gw_, "POST", "/api/v1/orders/" + id + "/cancel", "", bearer(eve)).status, 404);
+  auto list = call(gw_, "GET", "/api/v1/orders", "", bearer(eve));
+  ASSERT_EQ(list.status, 200) << list;
+  EXPECT_TRUE(list.body["orders"].empty());
+  EXPECT_EQ(call(gw_, "GET", "/api/v1/orders/" + id, "", bearer(alice)).body["status"], "CREATED");
+}
+
+TEST_F(OrderingE2E, BadInputAndBadTokensAreRefusedByName) {
+  const std::string t = token("wx-e2e-dave");
+  auto price = call(gw_, "POST", "/api/v1/orders",
+                    R"({"store_id": 1, "items": [{"product_id": 1, "qty": 1, "price_cents": 1}]})", bearer(t, "k-1"));
+  EXPECT_EQ(price.status, 400) << price;
+  EXPECT_EQ(code(price), "unknown_field");
+  EXPECT_EQ(code(call(gw_, "POST", "/api/v1/orders", "{nope", bearer(t, "k-2"))), "invalid_json");
+  EXPECT_EQ(code(call(gw_, "POST", "/api/v1/orders", R"({"store_id": "x", "items": []})", bearer(t, "k-3"))),
+            "invalid_field");
+  EXPECT_EQ(code(order(t, "", "")), "missing_idempotency_key");
+  EXPECT_EQ(code(order(t, "k-4", "", 10)), "store_closed");  // --closed-every 10
+  auto other = call(gw_, "POST", "/api/v1/orders", R"({"store_id": 1, "items": [{"product_id": 999, "qty": 1}]})",
+                    bearer(t, "k-5"));
+  EXPECT_EQ(other.status, 400) << other;
+  EXPECT_EQ(code(other), "product_not_in_store");
+  auto huge = call(gw_, "POST", "/api/v1/orders", std::string(200 * 1024, 'x'), bearer(t, "k-6"));
+  EXPECT_EQ(huge.status, 413) << huge.status;
+  EXPECT_EQ(code(huge), "body_too_large");
+  EXPECT_EQ(code(call(gw_, "POST", "/api/v1/login", R"({"openid": 7})")), "invalid_openid");
+
+  EXPECT_EQ(call(gw_, "GET", "/api/v1/orders").status, 401);
+  const std::string expired = jwt::sign({{"sub", "1"}, {"exp", 1000}}, kSecret);
+  EXPECT_EQ(code(call(gw_, "GET", "/api/v1/orders", "", bearer(expired))), "token_expired");
+  const std::string forged = jwt::sign({{"sub", "1"}}, "another-secret-another-secret-12345", 3600);
+  EXPECT_EQ(code(call(gw_, "GET", "/api/v1/orders", "", bearer(forged))), "invalid_token");
+  const std::string none = jwt::base64url_encode(R"({"alg":"none","typ":"JWT"})") + "." +
+                           jwt::base64url_encode(R"({"sub":"1","exp":9999999999})") + ".";
+  EXPECT_EQ(code(call(gw_, "GET", "/api/v1/orders", "", bearer(none))), "invalid_token");
+}
+
+TEST_F(OrderingE2E, InternalRoutesAreNotReachableAndWritesNeedTheServiceCredential) {
+  for (const char* path : {"/v1/orders/1", "/metrics", "/readyz", "/v1/stores"}) {
+    auto r = call(gw_, "GET", path);
+    EXPECT_EQ(r.status, 404) << path << ": " << r;
+  }
+  const std::string t = token("wx-e2e-frank");
+  auto made = order(t, "e2e-frank-1", "");
+  ASSERT_EQ(made.status, 201) << made;
+  const std::string id = made.body["order_id"];
+  auto free_meal = call(ports_["order-1"], "POST", "/v1/orders/" + id + "/paid", R"({"payment_id": "free"})");
+  EXPECT_EQ(free_meal.status, 401) << free_meal;
+  EXPECT_EQ(code(free_meal), "service_credential_required");
+  EXPECT_EQ(call(gw_, "GET", "/api/v1/orders/" + id, "", bearer(t)).body["status"], "CREATED");
+}
+
+// Last: it stops a node. The menu node stopped: its route answers 503 at once,
+// the others still serve.
+TEST_F(OrderingE2E, ABasicServiceStoppedIsA503WithinTheDeadline) {
+  auto ps = e2e::run_dine(args("ps --json"));
+  json list = json::parse(ps.out.substr(std::min(ps.out.find('['), ps.out.size())), nullptr, false);
+  ASSERT_TRUE(list.is_array()) << ps.out;
+  pid_t menu = 0;
+  for (const auto& n : list)
+    if (n["id"] == "menu-1") menu = n.value("pid", 0);
+  ASSERT_GT(menu, 0) << ps.out;
+  ::kill(menu, SIGKILL);
+  ASSERT_TRUE(test::eventually([&] { return ::kill(menu, 0) != 0; }, milliseconds(5000)));
+  const auto start = Clock::now();
+  auto r = call(gw_, "GET", "/api/v1/stores/2/menu");
+  EXPECT_LT(Clock::now() - start, milliseconds(3000));
+  EXPECT_EQ(r.status, 503) << r;
+  EXPECT_EQ(code(r), "dependency_unavailable");
+  EXPECT_EQ(r.raw.find("127.0.0.1"), std::string::npos) << "no internal address: " << r.raw;
+  EXPECT_EQ(call(gw_, "GET", "/api/v1/stores?limit=1").status, 200) << "the others still serve";
+}
+
+}  // namespace
+}  // namespace dine
