@@ -180,6 +180,12 @@ void prewarm_menu(const Globals& g, const PrewarmArgs& a) {
 
 }  // namespace
 
+sim::PrewarmConfig prewarm_config(const Topology& topo, const std::string& export_dir) {
+  PrewarmArgs a;
+  a.export_dir = export_dir;
+  return config_of(topo, a);
+}
+
 void setup_prewarm(CLI::App& app, Globals& g) {
   auto* p = app.add_subcommand("prewarm", "reload caches before a peak");
   p->require_subcommand(1);
