@@ -1,0 +1,169 @@
+#include "monitor/health.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "core/topology.hpp"
+
+namespace dine::monitor {
+namespace {
+
+int severity(State s) { return static_cast<int>(s); }
+
+void worse(Verdict& v, State s, std::string reason) {
+  if (severity(s) > severity(v.state)) v.state = s;
+  v.reasons.push_back(std::move(reason));
+}
+
+std::optional<double> figure(const Observation& o, const char* name) {
+  auto it = o.figures.find(name);
+  if (it == o.figures.end()) return std::nullopt;
+  return it->second;
+}
+
+// value over red: red; over yellow: yellow.
+void against(Verdict& v, std::optional<double> value, double yellow, double red, const std::string& what) {
+  if (!value) return;
+  if (*value > red) worse(v, State::Red, fmt::format("{} > {}", what, fmt::format("{:g}", red)));
+  else if (*value > yellow) worse(v, State::Yellow, fmt::format("{} > {}", what, fmt::format("{:g}", yellow)));
+}
+
+}  // namespace
+
+const char* to_string(State s) {
+  switch (s) {
+    case State::Green: return "green";
+    case State::Yellow: return "yellow";
+    case State::Unknown: return "unknown";
+    case State::Stale: return "stale";
+    case State::Red: return "red";
+    case State::Down: return "down";
+    case State::Hung: return "hung";
+  }
+  return "unknown";
+}
+
+bool is_sick(State s) { return s == State::Red || s == State::Down || s == State::Hung; }
+
+Verdict judge(const Observation& o, const Thresholds& t) {
+  Verdict v{State::Green, {}};
+  if (!o.reached) {
+    worse(v, State::Down, "nothing accepts connections on its port");
+    return v;
+  }
+  if (!o.answered) {
+    worse(v, State::Hung, fmt::format("the port accepts but nothing answered in {:.0f} ms", o.took_ms));
+    return v;
+  }
+  for (const auto& f : o.failures) worse(v, State::Red, f);
+  for (const auto& w : o.warnings) worse(v, State::Yellow, w);
+  if (auto p99 = figure(o, "p99_ms"))
+    against(v, p99, t.p99_yellow_ms, t.p99_red_ms, fmt::format("p99 {:.0f} ms", *p99));
+  if (auto e = figure(o, "error_rate"))
+    against(v, e, t.error_yellow, t.error_red, fmt::format("errors {:.1f} %", *e * 100));
+  auto busy = figure(o, "pool_busy"), size = figure(o, "pool_size");
+  if (busy && size && *size > 0) {
+    const double use = *busy / *size;
+    if (use >= t.pool_red) worse(v, State::Red, fmt::format("pool {:.0f}/{:.0f} busy", *busy, *size));
+    else if (use > t.pool_yellow) worse(v, State::Yellow, fmt::format("pool {:.0f}/{:.0f} busy", *busy, *size));
+  }
+  if (auto lag = figure(o, "loop_lag_ms"))
+    against(v, lag, t.loop_lag_yellow_ms, t.loop_lag_red_ms, fmt::format("event-loop lag {:.0f} ms", *lag));
+  auto used = figure(o, "memory_used"), max = figure(o, "memory_max");
+  if (used && max && *max > 0)
+    against(v, *used / *max, t.memory_yellow, t.memory_red,
+            fmt::format("memory {:.0f} % of max", 100 * *used / *max));
+  if (auto age = figure(o, "pending_age_ms"))
+    against(v, age, t.pending_age_yellow_ms, t.pending_age_red_ms,
+            fmt::format("oldest pending entry {:.1f} s", *age / 1000));
+  if (auto oldest = figure(o, "outbox_oldest_s"))
+    against(v, oldest, t.outbox_oldest_yellow_s, t.outbox_oldest_red_s,
+            fmt::format("oldest unsent outbox row {:.0f} s", *oldest));
+  return v;
+}
+
+void NodeHealth::add(const Observation& o) {
+  Verdict v = judge(o, *t_);
+  rounds_.emplace_back(o, v);
+  const std::size_t keep = static_cast<std::size_t>(std::max(t_->timeout_memory_rounds, t_->recover_rounds) + 1);
+  while (rounds_.size() > keep) rounds_.pop_front();
+  if (v.state == State::Green) {
+    ++good_in_a_row_;
+  } else {
+    good_in_a_row_ = 0;
+    if (is_sick(v.state)) was_sick_ = true;
+  }
+  if (was_sick_ && good_in_a_row_ >= t_->recover_rounds) was_sick_ = false;
+}
+
+Verdict NodeHealth::verdict(Clock::time_point now) const {
+  if (rounds_.empty()) return {State::Unknown, {"not probed yet"}};
+  const auto& [o, v] = rounds_.back();
+  if (now - o.at > t_->stale_after)
+    return {State::Stale, {fmt::format("no probe answer for {} ms",
+                                       std::chrono::duration_cast<milliseconds>(now - o.at).count())}};
+  if (is_sick(v.state)) return v;
+  // A timeout in any of the last N rounds keeps it red.
+  const int n = std::min<int>(t_->timeout_memory_rounds, static_cast<int>(rounds_.size()));
+  for (int i = 1; i <= n; ++i) {
+    const auto& [po, pv] = rounds_[rounds_.size() - static_cast<std::size_t>(i)];
+    if (pv.state == State::Hung)
+      return {State::Red, {fmt::format("timed out {} round(s) ago", i - 1)}};
+  }
+  if (was_sick_ && v.state == State::Green)
+    return {State::Yellow, {fmt::format("recovering: {}/{} good rounds", good_in_a_row_, t_->recover_rounds)}};
+  return v;
+}
+
+Graph graph_of(const Topology& topo) {
+  Graph g;
+  for (const Node& n : topo.nodes) g.uses[n.id] = n.uses_all();
+  return g;
+}
+
+Diagnosis diagnose(const Graph& g, const std::map<std::string, State>& states) {
+  auto state_of = [&](const std::string& id) {
+    auto it = states.find(id);
+    return it == states.end() ? State::Unknown : it->second;
+  };
+  // Who uses whom, reversed: node -> its dependents.
+  std::map<std::string, std::vector<std::string>> dependents;
+  for (const auto& [node, deps] : g.uses)
+    for (const auto& d : deps) dependents[d].push_back(node);
+
+  Diagnosis out;
+  for (const auto& [node, st] : states) {
+    if (!is_sick(st)) continue;
+    bool deps_healthy = true;
+    if (auto it = g.uses.find(node); it != g.uses.end())
+      for (const auto& d : it->second) deps_healthy = deps_healthy && !is_sick(state_of(d));
+    if (!deps_healthy) continue;
+    RootCause c{node, st, {}};
+    std::set<std::string> seen{node};
+    std::vector<std::string> stack{node};
+    while (!stack.empty()) {
+      std::string at = stack.back();
+      stack.pop_back();
+      for (const auto& up : dependents[at]) {
+        if (seen.count(up) || state_of(up) == State::Green) continue;
+        seen.insert(up);
+        c.affected.push_back(up);
+        stack.push_back(up);
+      }
+    }
+    std::sort(c.affected.begin(), c.affected.end());
+    out.causes.push_back(std::move(c));
+  }
+  std::sort(out.causes.begin(), out.causes.end(), [](const RootCause& a, const RootCause& b) {
+    if (a.affected.size() != b.affected.size()) return a.affected.size() > b.affected.size();
+    if (a.state != b.state) return severity(a.state) > severity(b.state);
+    return a.node < b.node;
+  });
+  for (const auto& c : out.causes)
+    for (const auto& a : c.affected) out.affected_by.emplace(a, c.node);
+  return out;
+}
+
+}  // namespace dine::monitor
