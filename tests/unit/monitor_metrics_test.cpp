@@ -1,0 +1,83 @@
+// A dine node's /metrics read back: samples with labels, then the figures
+// health scores (error rate and p99 from the difference of two scrapes, the
+// probes' own routes left out; gauges as they are).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "monitor/metrics_text.hpp"
+
+namespace dine::monitor {
+namespace {
+
+const char* kBefore = R"(# HELP dine_http_requests_total HTTP requests
+# TYPE dine_http_requests_total counter
+dine_http_requests_total{route="/v1/orders",method="POST",status="201"} 100
+dine_http_requests_total{route="/v1/orders",method="POST",status="503"} 1
+dine_http_requests_total{route="/healthz",method="GET",status="200"} 50
+dine_http_request_duration_seconds_bucket{route="/v1/orders",method="POST",le="0.01"} 90
+dine_http_request_duration_seconds_bucket{route="/v1/orders",method="POST",le="0.5"} 100
+dine_http_request_duration_seconds_bucket{route="/v1/orders",method="POST",le="1"} 101
+dine_http_request_duration_seconds_bucket{route="/v1/orders",method="POST",le="+Inf"} 101
+dine_event_loop_lag_seconds{worker="0"} 0.001
+)";
+
+const char* kNow = R"(dine_http_requests_total{route="/v1/orders",method="POST",status="201"} 190
+dine_http_requests_total{route="/v1/orders",method="POST",status="503"} 11
+dine_http_requests_total{route="/healthz",method="GET",status="200"} 9000
+dine_http_request_duration_seconds_bucket{route="/v1/orders",method="POST",le="0.01"} 100
+dine_http_request_duration_seconds_bucket{route="/v1/orders",method="POST",le="0.5"} 195
+dine_http_request_duration_seconds_bucket{route="/v1/orders",method="POST",le="1"} 201
+dine_http_request_duration_seconds_bucket{route="/v1/orders",method="POST",le="+Inf"} 201
+dine_event_loop_lag_seconds{worker="0"} 0.002
+dine_event_loop_lag_seconds{worker="1"} 0.3
+dine_pg_pool_connections{pool="pg-order-0",worker="0"} 8
+dine_pg_pool_idle{pool="pg-order-0",worker="0"} 0
+dine_pg_pool_connections{pool="pg-order-1",worker="0"} 8
+dine_pg_pool_idle{pool="pg-order-1",worker="0"} 8
+dine_pg_pool_waiting{pool="pg-order-0",worker="0"} 3
+dine_outbox_oldest_unsent_seconds{shard="pg-order-0"} 42
+dine_stream_lag{stream="dine:orders",group="oms"} 7
+broken line without value
+dine_weird{label="a \"quoted\" value"} 1 1700000000000
+)";
+
+TEST(MonitorMetrics, ParsesSamplesWithLabelsAndSkipsTheRest) {
+  Samples s = parse_prometheus(kNow);
+  ASSERT_FALSE(s.empty());
+  EXPECT_EQ(s[0].name, "dine_http_requests_total");
+  EXPECT_EQ(s[0].labels.at("status"), "201");
+  EXPECT_EQ(s[0].value, 190);
+  EXPECT_EQ(s.back().name, "dine_weird");
+  EXPECT_EQ(s.back().labels.at("label"), "a \"quoted\" value");
+  EXPECT_EQ(s.back().value, 1);
+  for (const auto& x : s) EXPECT_NE(x.name, "broken");
+}
+
+TEST(MonitorMetrics, RatesComeFromTheDifferenceOfTwoScrapes) {
+  Samples before = parse_prometheus(kBefore), now = parse_prometheus(kNow);
+  auto f = figures_of(now, &before);
+  EXPECT_EQ(f.at("requests"), 100) << "the probes' /healthz calls are not counted";
+  EXPECT_DOUBLE_EQ(f.at("error_rate"), 0.1);
+  EXPECT_EQ(f.at("p99_ms"), 1000) << "of 100 new requests, 94 within 500 ms, all within 1 s";
+  EXPECT_NEAR(f.at("loop_lag_ms"), 300, 1e-9) << "the slowest worker";
+  EXPECT_EQ(f.at("pool_size"), 16);
+  EXPECT_EQ(f.at("pool_busy"), 8);
+  EXPECT_EQ(f.at("pool_waiting"), 3);
+  EXPECT_EQ(f.at("outbox_oldest_s"), 42);
+  EXPECT_EQ(f.at("stream_lag"), 7);
+  auto first = figures_of(now, nullptr);
+  EXPECT_EQ(first.count("error_rate"), 0u) << "no rate without a previous scrape";
+  EXPECT_EQ(first.at("pool_busy"), 8);
+}
+
+TEST(MonitorMetrics, FewRequestsGiveNoRate) {
+  Samples before = parse_prometheus(kBefore);
+  auto f = figures_of(before, &before);
+  EXPECT_EQ(f.at("requests"), 0);
+  EXPECT_EQ(f.count("error_rate"), 0u);
+  EXPECT_EQ(f.count("p99_ms"), 0u);
+}
+
+}  // namespace
+}  // namespace dine::monitor
