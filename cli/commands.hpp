@@ -34,6 +34,7 @@ void setup_demo(CLI::App& app, Globals& g);   // dine demo
 void setup_outbox(CLI::App& app, Globals& g); // dine outbox redrive
 void setup_stream(CLI::App& app, Globals& g); // dine stream redrive
 void setup_audit(CLI::App& app, Globals& g);  // dine audit coupons
+void setup_health(CLI::App& app, Globals& g); // dine health
 void setup_gen(CLI::App& app, Globals& g);    // dine gen nginx
 void setup_gateway(CLI::App& app, Globals& g); // dine gateway stats
 void setup_prewarm(CLI::App& app, Globals& g); // dine prewarm menu

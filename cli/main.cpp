@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   dine::cli::setup_outbox(app, g);
   dine::cli::setup_stream(app, g);
   dine::cli::setup_audit(app, g);
+  dine::cli::setup_health(app, g);
   dine::cli::setup_gen(app, g);
   dine::cli::setup_gateway(app, g);
   dine::cli::setup_prewarm(app, g);
@@ -44,7 +45,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const dine::cli::Failure& f) {
-    fmt::print(stderr, "dine: {}\n", f.message);
+    if (!f.message.empty()) fmt::print(stderr, "dine: {}\n", f.message);
     return f.code;
   } catch (const dine::TopologyError& e) {  // the file, the key and the fix: a usage error
     fmt::print(stderr, "dine: {}\n", e.what());

@@ -289,6 +289,49 @@ TEST_F(OrderingE2E, InternalRoutesAreNotReachableAndWritesNeedTheServiceCredenti
   EXPECT_EQ(call(gw_, "GET", "/api/v1/orders/" + id, "", bearer(t)).body["status"], "CREATED");
 }
 
+// dine health on this stack: all green (exit 0); the cache frozen (SIGSTOP):
+// HUNG and the ranked root cause, exit 2, no green node labelled affected;
+// thawed: green again (each run is a process of its own: the timeline is --watch's).
+TEST_F(OrderingE2E, TheHealthBoardFindsAFrozenCacheAndSeesItRecover) {
+  auto health = [] {
+    auto r = e2e::run_dine(fmt::format("--topology {} health --json --deadline 500 --interval 300", topology_));
+    return std::make_pair(r.code, json::parse(e2e::json_part(r.out), nullptr, false));
+  };
+  auto [code, board] = health();
+  ASSERT_TRUE(board.is_object()) << code;
+  EXPECT_EQ(code, 0) << board.dump(2);
+  EXPECT_EQ(board["summary"]["worst"], "green");
+  auto ps = e2e::run_dine(args("ps --json"));
+  json list = json::parse(ps.out.substr(std::min(ps.out.find('['), ps.out.size())), nullptr, false);
+  pid_t cache = 0;
+  for (const auto& n : list)
+    if (n["id"] == "cache") cache = n.value("pid", 0);
+  ASSERT_GT(cache, 0) << ps.out;
+  ::kill(cache, SIGSTOP);
+  const auto frozen_at = Clock::now();
+  auto [code2, sick] = health();
+  ::kill(cache, SIGCONT);
+  EXPECT_LT(Clock::now() - frozen_at, std::chrono::seconds(3)) << "found within 3 s";
+  EXPECT_EQ(code2, 2) << sick.dump(2);
+  ASSERT_FALSE(sick["summary"]["root_causes"].empty()) << sick.dump(2);
+  EXPECT_EQ(sick["summary"]["root_causes"][0]["node"], "cache");
+  EXPECT_EQ(sick["summary"]["root_causes"][0]["state"], "hung");
+  for (const auto& n : sick["nodes"]) {
+    if (n["state"] == "green") {
+      EXPECT_TRUE(n["affected_by"].is_null()) << n.dump();
+    }
+  }
+  json again;
+  EXPECT_TRUE(test::eventually(
+      [&] {
+        auto [c, b] = health();
+        again = b;
+        return c == 0;
+      },
+      milliseconds(15000), milliseconds(100)))
+      << again.dump(2);
+}
+
 // Last: it stops a node. The menu node stopped: its route answers 503 at once,
 // the others still serve.
 TEST_F(OrderingE2E, ABasicServiceStoppedIsA503WithinTheDeadline) {

@@ -1,0 +1,124 @@
+#include "monitor/board.hpp"
+
+#include <algorithm>
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+namespace dine::monitor {
+namespace {
+
+std::string upper(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+const char* colour(State s) {
+  switch (s) {
+    case State::Green: return "\x1b[32m";
+    case State::Yellow: return "\x1b[33m";
+    case State::Red: return "\x1b[31m";
+    case State::Down:
+    case State::Hung: return "\x1b[97;41m";
+    case State::Unknown:
+    case State::Stale: return "\x1b[90m";
+  }
+  return "";
+}
+
+// The one figure a cell shows.
+std::string key_figure(const NodeView& v) {
+  auto f = [&](const char* k) -> const double* {
+    auto it = v.figures.find(k);
+    return it == v.figures.end() ? nullptr : &it->second;
+  };
+  if (v.verdict.state == State::Hung || v.verdict.state == State::Down || v.verdict.state == State::Unknown ||
+      v.verdict.state == State::Stale)
+    return "";
+  if (const double* p = f("p99_ms")) return fmt::format("p99 {:.0f}ms", *p);
+  if (const double* c = f("connections"); c && f("max_connections"))
+    return fmt::format("{:.0f}/{:.0f} conn", *c, *f("max_connections"));
+  if (const double* m = f("memory_used"); m && f("memory_max"))
+    return fmt::format("mem {:.0f}%", 100 * *m / *f("memory_max"));
+  return fmt::format("{:.0f}ms", v.took_ms);
+}
+
+std::string cell(const NodeView& v, bool color, std::size_t& visible) {
+  std::string text = fmt::format("{} {}", v.id, upper(to_string(v.verdict.state)));
+  if (auto k = key_figure(v); !k.empty()) text += " " + k;
+  if (!v.affected_by.empty()) text += " \u2190 " + v.affected_by;
+  if (v.root_cause) text += " \u2605";  // a root cause
+  visible = text.size() + 2 - (v.affected_by.empty() ? 0 : 2) - (v.root_cause ? 2 : 0);  // arrows/stars: 1 column each
+  std::string out = "[";
+  if (color) out += colour(v.verdict.state);
+  out += text;
+  if (color) out += "\x1b[0m";
+  out += "]";
+  return out;
+}
+
+}  // namespace
+
+std::string root_cause_line(const Snapshot& s) {
+  if (s.diagnosis.causes.empty()) {
+    bool sick = false;
+    for (const auto& v : s.nodes) sick = sick || is_sick(v.verdict.state);
+    return sick ? "no single root cause: every sick node has a sick dependency" : "no root cause: nothing is sick";
+  }
+  const RootCause& c = s.diagnosis.causes.front();
+  std::string why;
+  for (const auto& v : s.nodes)
+    if (v.id == c.node && !v.verdict.reasons.empty()) why = " (" + v.verdict.reasons.front() + ")";
+  std::string line = fmt::format("root cause: {} {}{} \u2192 {} node{} affected", c.node, upper(to_string(c.state)),
+                                 why, c.affected.size(), c.affected.size() == 1 ? "" : "s");
+  if (s.diagnosis.causes.size() > 1) {
+    line += "; also";
+    for (std::size_t i = 1; i < s.diagnosis.causes.size() && i < 4; ++i)
+      line += fmt::format(" {} ({})", s.diagnosis.causes[i].node, s.diagnosis.causes[i].affected.size());
+  }
+  return line;
+}
+
+std::string render_board(const Snapshot& s, const std::string& topology, int width, bool color,
+                         std::size_t timeline_lines) {
+  width = std::max(width, 80);
+  std::string out = fmt::format("dine health \u2014 topology '{}' \u2014 round {} \u2014 worst {}\n", topology, s.round,
+                                upper(to_string(s.worst)));
+  out += root_cause_line(s) + "\n\n";
+  for (Layer l : {Layer::Gateway, Layer::App, Layer::Services, Layer::Queues, Layer::Data}) {
+    std::vector<const NodeView*> here;
+    for (const auto& v : s.nodes)
+      if (v.layer == l) here.push_back(&v);
+    if (here.empty()) continue;
+    const std::string label = fmt::format("{:<9}", upper(to_string(l)));
+    std::string line = label;
+    std::size_t used = label.size();
+    for (const NodeView* v : here) {
+      std::size_t vis = 0;
+      std::string c = cell(*v, color, vis);
+      if (used + vis + 1 > static_cast<std::size_t>(width) && used > label.size()) {
+        out += line + "\n";
+        line = std::string(label.size(), ' ');
+        used = label.size();
+      }
+      line += " " + c;
+      used += vis + 1;
+    }
+    out += line + "\n";
+    if (l != Layer::Data) out += fmt::format("{:>9}\n", "\u2502");
+  }
+  if (!s.timeline.empty()) {
+    out += "\ntimeline:\n";
+    const std::size_t from = s.timeline.size() > timeline_lines ? s.timeline.size() - timeline_lines : 0;
+    for (std::size_t i = from; i < s.timeline.size(); ++i) {
+      const Change& c = s.timeline[i];
+      std::string line = fmt::format("  {:%H:%M:%S}  {:<14} {} \u2192 {}  {}", std::chrono::floor<std::chrono::seconds>(c.at),
+                                     c.node, to_string(c.from), to_string(c.to), c.reason);
+      if (line.size() > static_cast<std::size_t>(width)) line.resize(static_cast<std::size_t>(width));
+      out += line + "\n";
+    }
+  }
+  return out;
+}
+
+}  // namespace dine::monitor

@@ -1,0 +1,167 @@
+#include "monitor/monitor.hpp"
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include "core/http/client.hpp"
+#include "core/topology.hpp"
+
+namespace dine::monitor {
+
+struct Monitor::Site {
+  const Node* node;
+  NodeHealth health;
+  ProbeMemory memory;
+  Site(const Node* n, const Thresholds& t) : node(n), health(t) {}
+};
+
+namespace {
+
+// (A coroutine of its own: a lambda coroutine spawned in place would outlive its captures.)
+Task<void> probe_one(const Topology& topo, http::Client& client, Monitor* self, NodeHealth& health,
+                     ProbeMemory& memory, const Node& n, ProbeOptions o, int& left, asio::steady_timer& done) {
+  (void)self;
+  Observation obs = co_await probe(topo, client, n, memory, o);
+  health.add(obs);
+  if (--left == 0) done.cancel();
+}
+
+}  // namespace
+
+const char* to_string(Layer l) {
+  switch (l) {
+    case Layer::Gateway: return "gateway";
+    case Layer::App: return "app";
+    case Layer::Services: return "services";
+    case Layer::Queues: return "queues";
+    case Layer::Data: return "data";
+  }
+  return "data";
+}
+
+Layer layer_of(const Node& n) {
+  switch (n.kind) {
+    case NodeKind::Nginx: return Layer::Gateway;
+    case NodeKind::Dine: return n.role == "app" ? Layer::App : Layer::Services;
+    case NodeKind::Redis: return n.appendonly ? Layer::Queues : Layer::Data;
+    case NodeKind::Postgres: return Layer::Data;
+  }
+  return Layer::Data;
+}
+
+Monitor::Monitor(const Topology& topo, Thresholds t, ProbeOptions o)
+    : topo_(topo), thresholds_(t), options_(o), graph_(graph_of(topo)) {
+  for (const Node& n : topo.nodes) sites_.push_back(std::make_unique<Site>(&n, thresholds_));
+}
+
+Monitor::~Monitor() = default;
+
+Task<void> Monitor::round() {
+  auto ex = co_await asio::this_coro::executor;
+  if (!client_) {
+    http::ClientOptions co;
+    co.timeout = options_.deadline;
+    co.retries = 0;
+    co.max_connections_per_host = 4;
+    client_ = std::make_unique<http::Client>(ex, co);
+  }
+  int left = static_cast<int>(sites_.size());
+  asio::steady_timer done(ex, Clock::time_point::max());
+  for (auto& s : sites_)
+    spawn_logged(ex, probe_one(topo_, *client_, this, s->health, s->memory, *s->node, options_, left, done),
+                 "probe " + s->node->id);
+  while (left > 0) {
+    boost::system::error_code ec;
+    co_await done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  ++rounds_;
+  const auto now = Clock::now();
+  for (auto& s : sites_) {
+    const State st = s->health.verdict(now).state;
+    auto it = last_state_.find(s->node->id);
+    const State before = it == last_state_.end() ? State::Unknown : it->second;
+    // A change, or a first sight that is not green (the board's start is no event).
+    if ((it == last_state_.end() && st != State::Green) || (it != last_state_.end() && before != st)) {
+      Verdict v = s->health.verdict(now);
+      timeline_.push_back({std::chrono::system_clock::now(), s->node->id, before, st,
+                           v.reasons.empty() ? "" : v.reasons.front()});
+      while (timeline_.size() > 200) timeline_.pop_front();
+    }
+    last_state_[s->node->id] = st;
+  }
+}
+
+Snapshot Monitor::snapshot() const {
+  Snapshot snap;
+  snap.round = rounds_;
+  const auto now = Clock::now();
+  std::map<std::string, State> states;
+  for (const auto& s : sites_) {
+    NodeView v;
+    v.id = s->node->id;
+    v.kind = to_string(s->node->kind);
+    v.role = s->node->role;
+    v.layer = layer_of(*s->node);
+    v.verdict = s->health.verdict(now);
+    if (const Observation* o = s->health.last()) {
+      v.figures = o->figures;
+      v.took_ms = o->took_ms;
+    }
+    states[v.id] = v.verdict.state;
+    if (static_cast<int>(v.verdict.state) > static_cast<int>(snap.worst)) snap.worst = v.verdict.state;
+    snap.nodes.push_back(std::move(v));
+  }
+  snap.diagnosis = diagnose(graph_, states);
+  for (auto& v : snap.nodes) {
+    for (const auto& c : snap.diagnosis.causes) v.root_cause = v.root_cause || c.node == v.id;
+    if (auto it = snap.diagnosis.affected_by.find(v.id); it != snap.diagnosis.affected_by.end())
+      v.affected_by = it->second;
+  }
+  snap.timeline.assign(timeline_.begin(), timeline_.end());
+  return snap;
+}
+
+nlohmann::json Snapshot::to_json() const {
+  using nlohmann::json;
+  json nodes_json = json::array();
+  for (const auto& v : nodes)
+    nodes_json.push_back({{"id", v.id},
+                          {"kind", v.kind},
+                          {"role", v.role.empty() ? json(nullptr) : json(v.role)},
+                          {"layer", to_string(v.layer)},
+                          {"state", to_string(v.verdict.state)},
+                          {"reasons", v.verdict.reasons},
+                          {"figures", v.figures},
+                          {"probe_ms", v.took_ms},
+                          {"root_cause", v.root_cause},
+                          {"affected_by", v.affected_by.empty() ? json(nullptr) : json(v.affected_by)}});
+  json causes = json::array();
+  for (const auto& c : diagnosis.causes)
+    causes.push_back({{"node", c.node}, {"state", to_string(c.state)}, {"affected", c.affected}});
+  json changes = json::array();
+  for (const auto& c : timeline)
+    changes.push_back({{"at", fmt::format("{:%FT%TZ}", std::chrono::floor<std::chrono::seconds>(c.at))},
+                       {"node", c.node},
+                       {"from", to_string(c.from)},
+                       {"to", to_string(c.to)},
+                       {"reason", c.reason}});
+  return {{"nodes", nodes_json},
+          {"summary", {{"worst", to_string(worst)}, {"root_causes", causes}, {"round", round}}},
+          {"timeline", changes}};
+}
+
+int Snapshot::exit_code() const {
+  bool unknown = false, yellow = false;
+  for (const auto& v : nodes) {
+    if (is_sick(v.verdict.state)) return 2;
+    unknown = unknown || v.verdict.state == State::Unknown || v.verdict.state == State::Stale;
+    yellow = yellow || v.verdict.state == State::Yellow;
+  }
+  return unknown ? 3 : yellow ? 1 : 0;
+}
+
+}  // namespace dine::monitor

@@ -1,0 +1,86 @@
+#pragma once
+// The rounds of `dine health`: every node of the topology probed in parallel,
+// each under its own deadline, its rounds smoothed into a state, the states
+// ranked into root causes, state changes kept as a timeline. One Monitor per
+// `dine health` process, driven from one event loop.
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/async.hpp"
+#include "monitor/health.hpp"
+#include "monitor/probes.hpp"
+
+namespace dine {
+struct Node;
+struct Topology;
+namespace http {
+class Client;
+}
+}  // namespace dine
+
+namespace dine::monitor {
+
+// Where a node sits on the board, top to bottom.
+enum class Layer { Gateway, App, Services, Queues, Data };
+const char* to_string(Layer l);
+Layer layer_of(const Node& n);
+
+struct NodeView {
+  std::string id, kind, role;
+  Layer layer = Layer::Data;
+  Verdict verdict;
+  std::map<std::string, double> figures;
+  double took_ms = 0;
+  bool root_cause = false;
+  std::string affected_by;  // "" unless downstream of a ranked root cause
+};
+
+struct Change {
+  std::chrono::system_clock::time_point at;
+  std::string node;
+  State from, to;
+  std::string reason;
+};
+
+struct Snapshot {
+  std::vector<NodeView> nodes;  // topology order
+  Diagnosis diagnosis;
+  State worst = State::Green;
+  std::vector<Change> timeline;  // oldest first, the last few
+  int round = 0;
+
+  nlohmann::json to_json() const;
+  // 2 if any node is red, down or hung; else 3 if any is unknown or stale;
+  // else 1 if any is yellow; else 0.
+  int exit_code() const;
+};
+
+class Monitor {
+ public:
+  Monitor(const Topology& topo, Thresholds t, ProbeOptions o = {});
+  ~Monitor();
+
+  // One round: probes every node in parallel; returns when all have answered
+  // or given up (each within its deadline).
+  Task<void> round();
+  Snapshot snapshot() const;
+
+ private:
+  struct Site;
+  const Topology& topo_;
+  Thresholds thresholds_;
+  ProbeOptions options_;
+  Graph graph_;
+  std::vector<std::unique_ptr<Site>> sites_;
+  std::deque<Change> timeline_;
+  std::map<std::string, State> last_state_;
+  int rounds_ = 0;
+  std::unique_ptr<http::Client> client_;
+};
+
+}  // namespace dine::monitor

@@ -1,0 +1,186 @@
+#include "monitor/probes.hpp"
+
+#include <boost/asio/this_coro.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/errors.hpp"
+#include "core/http/client.hpp"
+#include "core/pg/connection.hpp"
+#include "core/redis/client.hpp"
+#include "core/topology.hpp"
+
+namespace dine::monitor {
+namespace {
+
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+// A failed call as an observation: refused (down), no answer (hung), else red.
+void failed(Observation& o, const Error& e, const char* what) {
+  const bool refused = e.detail().find("refused") != std::string::npos ||
+                       e.detail().find("Connection refused") != std::string::npos;
+  if (e.kind() == ErrorKind::Timeout) {
+    o.answered = false;
+  } else if (refused || http::never_sent(e)) {
+    o.reached = false;
+  } else {
+    o.failures.push_back(fmt::format("{}: {}", what, e.what()));
+  }
+}
+
+std::string host_of(const Node& n) { return n.ip.empty() ? n.host : n.ip; }
+
+Task<http::ClientResponse> get(http::Client& c, const Node& n, std::string target, Deadline deadline) {
+  http::ClientRequest req;
+  req.host = host_of(n);
+  req.port = n.port;
+  req.target = std::move(target);
+  req.ctx = Context{"", deadline};
+  http::ClientResponse r = co_await c.request(std::move(req));
+  co_return r;
+}
+
+std::string error_of(const http::ClientResponse& r) {
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (j.is_object() && j.contains("error") && j["error"].is_string()) return j["error"].get<std::string>();
+  if (j.is_object() && j.contains("status") && j["status"].is_string()) return j["status"].get<std::string>();
+  return "";
+}
+
+std::string info_field(const std::string& info, const std::string& key) {
+  auto at = info.find("\n" + key + ":");
+  if (at == std::string::npos) return "";
+  at += key.size() + 2;
+  return info.substr(at, info.find_first_of("\r\n", at) - at);
+}
+
+}  // namespace
+
+Task<Observation> probe_dine(http::Client& client, const Node& n, ProbeMemory& memory, ProbeOptions opt) {
+  Observation o;
+  const auto start = Clock::now();
+  const Deadline deadline = start + opt.deadline;
+  try {
+    http::ClientResponse h = co_await get(client, n, "/healthz", deadline);
+    if (h.status != 200) o.failures.push_back(fmt::format("/healthz {} {}", h.status, error_of(h)));
+    http::ClientResponse r = co_await get(client, n, "/readyz", deadline);
+    const std::string status = error_of(r);
+    if (r.status != 200) o.failures.push_back(fmt::format("/readyz {} {}", r.status, status));
+    else if (status == "degraded") o.warnings.push_back("degraded: a degradable dependency is down");
+    http::ClientResponse m = co_await get(client, n, "/metrics", deadline);
+    if (m.status == 200) {
+      auto now = std::make_unique<Samples>(parse_prometheus(m.body));
+      o.figures = figures_of(*now, memory.last_scrape.get());
+      memory.last_scrape = std::move(now);
+      auto waiting = o.figures.find("pool_waiting");
+      if (waiting != o.figures.end() && waiting->second > 0)
+        o.warnings.push_back(fmt::format("{:.0f} waiting for a database connection", waiting->second));
+    }
+  } catch (const Error& e) {
+    failed(o, e, "probe");
+  }
+  o.took_ms = ms_since(start);
+  o.at = Clock::now();
+  co_return o;
+}
+
+Task<Observation> probe_postgres(const Topology& topo, const Node& n, ProbeOptions opt) {
+  Observation o;
+  const auto start = Clock::now();
+  const Deadline deadline = start + opt.deadline;
+  try {
+    auto ex = co_await asio::this_coro::executor;
+    const std::string database = n.databases.empty() ? "postgres" : n.databases.front();
+    DsnOptions dsn;
+    dsn.application_name = "dine-health";
+    dsn.connect_timeout_ms = static_cast<int>(opt.deadline.count());
+    std::string conninfo = topo.dsn(n, database, dsn);
+    auto c = co_await pg::Connection::connect(ex, conninfo, deadline);
+    pg::Result r = co_await c->simple(
+        "SELECT (SELECT count(*) FROM pg_stat_activity) AS connections,"
+        " current_setting('max_connections')::int AS max_connections,"
+        " (SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND backend_type = 'client backend'"
+        "   AND now() - query_start > interval '5 seconds') AS long_running,"
+        " (SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'"
+        "   AND now() - state_change > interval '5 seconds') AS idle_in_tx",
+        deadline);
+    const double used = static_cast<double>(r.int64(0, "connections"));
+    const double max = static_cast<double>(r.int64(0, "max_connections"));
+    o.figures["connections"] = used;
+    o.figures["max_connections"] = max;
+    if (max > 0 && used / max > 0.9) o.failures.push_back(fmt::format("connections {:.0f}/{:.0f}", used, max));
+    else if (max > 0 && used / max > 0.75) o.warnings.push_back(fmt::format("connections {:.0f}/{:.0f}", used, max));
+    if (auto l = r.int64(0, "long_running"); l > 0) o.warnings.push_back(fmt::format("{} queries running > 5 s", l));
+    if (auto t = r.int64(0, "idle_in_tx"); t > 0)
+      o.warnings.push_back(fmt::format("{} sessions idle in transaction > 5 s", t));
+  } catch (const Error& e) {
+    failed(o, e, "SELECT 1");
+  }
+  o.took_ms = ms_since(start);
+  o.at = Clock::now();
+  co_return o;
+}
+
+Task<Observation> probe_redis(const Node& n, ProbeOptions opt) {
+  Observation o;
+  const auto start = Clock::now();
+  try {
+    auto ex = co_await asio::this_coro::executor;
+    redis::ClientConfig cfg;
+    cfg.name = n.id;
+    cfg.host = host_of(n);
+    cfg.port = n.port;
+    cfg.connect_timeout = opt.deadline;
+    cfg.command_timeout = opt.deadline;
+    redis::Client client(ex, cfg);
+    Context ctx{"", start + opt.deadline};
+    co_await client.ping(ctx);
+    redis::Argv info{"INFO"};
+    redis::Reply r = co_await client.command(ctx, std::move(info));
+    const std::string text = "\n" + r.str;
+    const double used = std::atof(info_field(text, "used_memory").c_str());
+    const double max = std::atof(info_field(text, "maxmemory").c_str());
+    o.figures["memory_used"] = used;
+    if (max > 0) o.figures["memory_max"] = max;
+    o.figures["clients"] = std::atof(info_field(text, "connected_clients").c_str());
+    if (info_field(text, "rdb_last_bgsave_status") == "err") o.failures.push_back("the last RDB save failed");
+    if (info_field(text, "aof_last_write_status") == "err") o.failures.push_back("the last AOF write failed");
+  } catch (const Error& e) {
+    failed(o, e, "PING");
+  }
+  o.took_ms = ms_since(start);
+  o.at = Clock::now();
+  co_return o;
+}
+
+Task<Observation> probe_nginx(http::Client& client, const Node& n, ProbeOptions opt) {
+  Observation o;
+  const auto start = Clock::now();
+  try {
+    http::ClientResponse r = co_await get(client, n, "/", start + opt.deadline);
+    if (r.status >= 500) o.failures.push_back(fmt::format("GET / {}", r.status));
+  } catch (const Error& e) {
+    failed(o, e, "GET /");
+  }
+  o.took_ms = ms_since(start);
+  o.at = Clock::now();
+  co_return o;
+}
+
+Task<Observation> probe(const Topology& topo, http::Client& client, const Node& n, ProbeMemory& memory,
+                        ProbeOptions o) {
+  switch (n.kind) {
+    case NodeKind::Dine: co_return co_await probe_dine(client, n, memory, o);
+    case NodeKind::Postgres: co_return co_await probe_postgres(topo, n, o);
+    case NodeKind::Redis: co_return co_await probe_redis(n, o);
+    case NodeKind::Nginx: co_return co_await probe_nginx(client, n, o);
+  }
+  Observation unknown;
+  unknown.at = Clock::now();
+  unknown.failures.push_back("no probe for this kind of node");
+  co_return unknown;
+}
+
+}  // namespace dine::monitor

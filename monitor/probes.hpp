@@ -1,0 +1,50 @@
+#pragma once
+// The probes of `dine health`: one per node kind, each under its own
+// deadline, each giving an Observation (monitor/health.hpp). A probe never
+// throws and never waits past its deadline: a port that accepts and does not
+// answer is HUNG, one that refuses is DOWN.
+//   dine    GET /healthz (every worker ticking), /readyz (ready, degraded, or
+//           a required dependency down), /metrics (figures; rates against
+//           the previous scrape)
+//   postgres a fresh connection and SELECT 1, then connections against
+//           max_connections, long-running and idle-in-transaction sessions
+//   redis   a fresh connection, PING, INFO (memory against maxmemory,
+//           clients, persistence errors)
+//   nginx   any HTTP answer on its port (the gateway answers 404 JSON on /)
+// A new kind plugs in as one more function of this shape.
+#include <memory>
+#include <string>
+
+#include "core/async.hpp"
+#include "monitor/health.hpp"
+#include "monitor/metrics_text.hpp"
+
+namespace dine {
+struct Node;
+struct Topology;
+namespace http {
+class Client;
+}
+}  // namespace dine
+
+namespace dine::monitor {
+
+struct ProbeOptions {
+  milliseconds deadline{800};
+};
+
+// What a node's probe keeps between rounds (its last /metrics scrape).
+struct ProbeMemory {
+  std::unique_ptr<Samples> last_scrape;
+};
+
+Task<Observation> probe_dine(http::Client& client, const Node& n, ProbeMemory& memory, ProbeOptions o);
+Task<Observation> probe_postgres(const Topology& topo, const Node& n, ProbeOptions o);
+Task<Observation> probe_redis(const Node& n, ProbeOptions o);
+Task<Observation> probe_nginx(http::Client& client, const Node& n, ProbeOptions o);
+
+// The probe for the node's kind.
+Task<Observation> probe(const Topology& topo, http::Client& client, const Node& n, ProbeMemory& memory,
+                        ProbeOptions o);
+
+}  // namespace dine::monitor
