@@ -42,7 +42,7 @@ int health(const Globals& g, const HealthArgs& a) {
   monitor::ProbeOptions po;
   po.deadline = milliseconds(a.deadline_ms);
   asio::io_context io;  // before the monitor: its HTTP client lives on this loop and must go first
-  monitor::Monitor mon(topo, monitor::Thresholds{}, po);
+  monitor::Monitor mon(topo, monitor::thresholds_of(topo), po);
   int code = 0;
   bool stop = false;
   asio::signal_set signals(io, SIGINT, SIGTERM);

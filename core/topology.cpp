@@ -385,6 +385,10 @@ Topology parse_topology(const std::string& text, const std::string& source) {
     }
   }
   if (const json* g = r.get("gateway")) t.gateway = read_gateway(*g, source);
+  if (const json* h = r.get("health")) {
+    if (!h->is_object()) r.fail("health", "must be an object", "write \"health\": {\"p99_red_ms\": 500, ...}");
+    t.health = h->dump();  // read by `dine health` (monitor/), which knows its keys
+  }
   const json* nodes = r.get("nodes");
   if (!nodes || !nodes->is_array() || nodes->empty())
     r.fail("nodes", "must be a non-empty list", "list the nodes: [{\"id\": ..., \"kind\": ..., ...}]");

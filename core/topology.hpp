@@ -114,6 +114,8 @@ struct Topology {
   // every node of that role; a node's own "config" overrides key by key.
   std::map<std::string, std::string> roles;
   Gateway gateway;
+  // "health": {...}: the thresholds of `dine health` (JSON text; "" when absent).
+  std::string health;
 
   const Node* find(const std::string& id) const;
   const Node& node(const std::string& id) const;  // throws TopologyError

@@ -5,6 +5,9 @@
 
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
+#include "core/config.hpp"
 #include "core/topology.hpp"
 
 namespace dine::monitor {
@@ -57,6 +60,7 @@ Verdict judge(const Observation& o, const Thresholds& t) {
     worse(v, State::Hung, fmt::format("the port accepts but nothing answered in {:.0f} ms", o.took_ms));
     return v;
   }
+  for (const auto& h : o.hung) worse(v, State::Hung, h);
   for (const auto& f : o.failures) worse(v, State::Red, f);
   for (const auto& w : o.warnings) worse(v, State::Yellow, w);
   if (auto p99 = figure(o, "p99_ms"))
@@ -115,6 +119,39 @@ Verdict NodeHealth::verdict(Clock::time_point now) const {
   if (was_sick_ && v.state == State::Green)
     return {State::Yellow, {fmt::format("recovering: {}/{} good rounds", good_in_a_row_, t_->recover_rounds)}};
   return v;
+}
+
+Thresholds thresholds_of(const Topology& topo) {
+  Thresholds t;
+  if (topo.health.empty()) return t;
+  const nlohmann::json doc = nlohmann::json::parse(topo.health);
+  config::Reader r(doc, topo.source, "health");
+  auto num = [&](const char* key, double& field) {
+    const nlohmann::json* v = r.get(key);
+    if (!v) return;
+    if (!v->is_number() || v->get<double>() < 0)
+      r.fail(r.key(key), "must be a number at least 0", "write a figure, e.g. 500");
+    field = v->get<double>();
+  };
+  num("p99_yellow_ms", t.p99_yellow_ms);
+  num("p99_red_ms", t.p99_red_ms);
+  num("error_yellow", t.error_yellow);
+  num("error_red", t.error_red);
+  num("pool_yellow", t.pool_yellow);
+  num("pool_red", t.pool_red);
+  num("loop_lag_yellow_ms", t.loop_lag_yellow_ms);
+  num("loop_lag_red_ms", t.loop_lag_red_ms);
+  num("memory_yellow", t.memory_yellow);
+  num("memory_red", t.memory_red);
+  num("pending_age_yellow_ms", t.pending_age_yellow_ms);
+  num("pending_age_red_ms", t.pending_age_red_ms);
+  num("outbox_oldest_yellow_s", t.outbox_oldest_yellow_s);
+  num("outbox_oldest_red_s", t.outbox_oldest_red_s);
+  t.timeout_memory_rounds = r.integer("timeout_memory_rounds", t.timeout_memory_rounds, 1, 100);
+  t.recover_rounds = r.integer("recover_rounds", t.recover_rounds, 1, 100);
+  t.stale_after = milliseconds(r.integer("stale_after_ms", static_cast<int>(t.stale_after.count()), 100, 600'000));
+  r.reject_unknown();
+  return t;
 }
 
 Graph graph_of(const Topology& topo) {

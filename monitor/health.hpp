@@ -39,6 +39,7 @@ struct Observation {
   std::map<std::string, double> figures;
   std::vector<std::string> failures;  // red reasons the probe saw itself ("/readyz 503 db_unavailable")
   std::vector<std::string> warnings;  // yellow reasons ("degraded: pg-order-2 down")
+  std::vector<std::string> hung;      // HUNG reasons the probe saw ("worker 1 stalled 2300 ms": a wedged thread)
 };
 
 // Thresholds, from the topology's "health" section (defaults here).
@@ -54,6 +55,10 @@ struct Thresholds {
   int recover_rounds = 3;         // good rounds in a row before a sick node shows green again
   milliseconds stale_after{3000};  // no round newer than this: STALE, never green
 };
+
+// The topology's "health" section over the defaults: every key optional,
+// unknown keys refused (config::Reader's errors name the file, key and fix).
+Thresholds thresholds_of(const Topology& topo);
 
 struct Verdict {
   State state = State::Unknown;

@@ -62,17 +62,18 @@ Monitor::~Monitor() = default;
 
 Task<void> Monitor::round() {
   auto ex = co_await asio::this_coro::executor;
-  if (!client_) {
-    http::ClientOptions co;
-    co.timeout = options_.deadline;
-    co.retries = 0;
-    co.max_connections_per_host = 4;
-    client_ = std::make_unique<http::Client>(ex, co);
-  }
+  // A client per round, on the caller's loop: every probe opens connections
+  // of its own (a node that accepts and does not answer is found each time),
+  // and nothing outlives the round.
+  http::ClientOptions co;
+  co.timeout = options_.deadline;
+  co.retries = 0;
+  co.max_connections_per_host = 4;
+  http::Client client(ex, co);
   int left = static_cast<int>(sites_.size());
   asio::steady_timer done(ex, Clock::time_point::max());
   for (auto& s : sites_)
-    spawn_logged(ex, probe_one(topo_, *client_, this, s->health, s->memory, *s->node, options_, left, done),
+    spawn_logged(ex, probe_one(topo_, client, this, s->health, s->memory, *s->node, options_, left, done),
                  "probe " + s->node->id);
   while (left > 0) {
     boost::system::error_code ec;

@@ -80,7 +80,6 @@ class Monitor {
   std::deque<Change> timeline_;
   std::map<std::string, State> last_state_;
   int rounds_ = 0;
-  std::unique_ptr<http::Client> client_;
 };
 
 }  // namespace dine::monitor

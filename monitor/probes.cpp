@@ -64,7 +64,16 @@ Task<Observation> probe_dine(http::Client& client, const Node& n, ProbeMemory& m
   const Deadline deadline = start + opt.deadline;
   try {
     http::ClientResponse h = co_await get(client, n, "/healthz", deadline);
-    if (h.status != 200) o.failures.push_back(fmt::format("/healthz {} {}", h.status, error_of(h)));
+    if (h.status != 200) {
+      // A wedged worker thread: the node is hung even if another worker answers.
+      auto j = nlohmann::json::parse(h.body, nullptr, false);
+      if (j.is_object() && j.value("status", "") == "wedged" && j.contains("wedged")) {
+        for (const auto& w : j["wedged"])
+          o.hung.push_back(fmt::format("worker {} stalled {} ms", w.value("worker", -1), w.value("stalled_ms", 0)));
+      } else {
+        o.failures.push_back(fmt::format("/healthz {} {}", h.status, error_of(h)));
+      }
+    }
     http::ClientResponse r = co_await get(client, n, "/readyz", deadline);
     const std::string status = error_of(r);
     if (r.status != 200) o.failures.push_back(fmt::format("/readyz {} {}", r.status, status));
