@@ -21,7 +21,9 @@ double ms_since(Clock::time_point t) {
 void failed(Observation& o, const Error& e, const char* what) {
   const bool refused = e.detail().find("refused") != std::string::npos ||
                        e.detail().find("Connection refused") != std::string::npos;
-  if (e.kind() == ErrorKind::Timeout) {
+  // A connection the kernel accepted for a process that never answers ends in
+  // a timeout, also while connecting (PostgreSQL's startup): hung.
+  if (e.kind() == ErrorKind::Timeout || e.detail().find("timed out") != std::string::npos) {
     o.answered = false;
   } else if (refused || http::never_sent(e)) {
     o.reached = false;
@@ -54,6 +56,59 @@ std::string info_field(const std::string& info, const std::string& key) {
   if (at == std::string::npos) return "";
   at += key.size() + 2;
   return info.substr(at, info.find_first_of("\r\n", at) - at);
+}
+
+// The streams of a queue node: per consumer group its lag and pending
+// entries and the age of its oldest pending entry; dead letters.
+Task<void> probe_streams(redis::Client& client, Context ctx, Observation& o) {
+  redis::Argv scan{"SCAN", "0", "TYPE", "stream", "COUNT", "1000"};
+  redis::Reply found = co_await client.command(ctx, std::move(scan));
+  if (found.type != redis::Reply::Type::Array || found.elements.size() < 2) co_return;
+  double lag = 0, pending = 0, oldest_ms = 0, dead = 0;
+  std::string worst_group;
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  for (const auto& key : found.elements[1].elements) {
+    const std::string& stream = key.str;
+    if (stream.size() > 5 && stream.compare(stream.size() - 5, 5, ":dead") == 0) {
+      redis::Argv len{"XLEN", stream};
+      redis::Reply n_dead = co_await client.command(ctx, std::move(len));
+      dead += static_cast<double>(n_dead.integer);
+      continue;
+    }
+    redis::Argv groups{"XINFO", "GROUPS", stream};
+    redis::Reply gs = co_await client.command(ctx, std::move(groups));
+    for (const auto& g : gs.elements) {
+      std::string name;
+      double g_lag = 0, g_pending = 0;
+      for (std::size_t i = 0; i + 1 < g.elements.size(); i += 2) {
+        const std::string& k = g.elements[i].str;
+        if (k == "name") name = g.elements[i + 1].str;
+        if (k == "lag" && g.elements[i + 1].type == redis::Reply::Type::Integer)
+          g_lag = static_cast<double>(g.elements[i + 1].integer);
+        if (k == "pending") g_pending = static_cast<double>(g.elements[i + 1].integer);
+      }
+      if (g_lag > lag) {
+        lag = g_lag;
+        worst_group = name + " on " + stream;
+      }
+      pending += g_pending;
+      if (g_pending > 0) {
+        redis::Argv summary{"XPENDING", stream, name};
+        redis::Reply p = co_await client.command(ctx, std::move(summary));
+        if (p.elements.size() >= 2 && p.elements[1].type == redis::Reply::Type::String) {
+          const double first_ms = std::atof(p.elements[1].str.substr(0, p.elements[1].str.find('-')).c_str());
+          oldest_ms = std::max(oldest_ms, static_cast<double>(now_ms) - first_ms);
+        }
+      }
+    }
+  }
+  o.figures["stream_lag"] = lag;
+  o.figures["stream_pending"] = pending;
+  o.figures["pending_age_ms"] = oldest_ms;
+  o.figures["dead_letters"] = dead;
+  if (lag > 1000) o.warnings.push_back(fmt::format("group {} lags {:.0f} entries", worst_group, lag));
+  if (dead > 0) o.warnings.push_back(fmt::format("{:.0f} dead letters", dead));
 }
 
 }  // namespace
@@ -104,7 +159,6 @@ Task<Observation> probe_postgres(const Topology& topo, const Node& n, ProbeOptio
     const std::string database = n.databases.empty() ? "postgres" : n.databases.front();
     DsnOptions dsn;
     dsn.application_name = "dine-health";
-    dsn.connect_timeout_ms = static_cast<int>(opt.deadline.count());
     std::string conninfo = topo.dsn(n, database, dsn);
     auto c = co_await pg::Connection::connect(ex, conninfo, deadline);
     pg::Result r = co_await c->simple(
@@ -156,6 +210,7 @@ Task<Observation> probe_redis(const Node& n, ProbeOptions opt) {
     o.figures["clients"] = std::atof(info_field(text, "connected_clients").c_str());
     if (info_field(text, "rdb_last_bgsave_status") == "err") o.failures.push_back("the last RDB save failed");
     if (info_field(text, "aof_last_write_status") == "err") o.failures.push_back("the last AOF write failed");
+    if (n.appendonly) co_await probe_streams(client, ctx, o);
   } catch (const Error& e) {
     failed(o, e, "PING");
   }

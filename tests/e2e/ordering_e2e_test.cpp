@@ -291,6 +291,7 @@ TEST_F(OrderingE2E, InternalRoutesAreNotReachableAndWritesNeedTheServiceCredenti
 
 // dine health on this stack: all green (exit 0); the cache frozen (SIGSTOP):
 // HUNG and the ranked root cause, exit 2, no green node labelled affected;
+// then the same for the order node;
 // thawed: green again (each run is a process of its own: the timeline is --watch's).
 TEST_F(OrderingE2E, TheHealthBoardFindsAFrozenCacheAndSeesItRecover) {
   auto health = [] {
@@ -330,6 +331,20 @@ TEST_F(OrderingE2E, TheHealthBoardFindsAFrozenCacheAndSeesItRecover) {
       },
       milliseconds(15000), milliseconds(100)))
       << again.dump(2);
+
+  // The same for the order node (frozen: HUNG, the root cause).
+  pid_t order = 0;
+  for (const auto& n : list)
+    if (n["id"] == "order-1") order = n.value("pid", 0);
+  ASSERT_GT(order, 0);
+  ::kill(order, SIGSTOP);
+  auto [code3, frozen] = health();
+  ::kill(order, SIGCONT);
+  EXPECT_EQ(code3, 2) << frozen.dump(2);
+  ASSERT_FALSE(frozen["summary"]["root_causes"].empty()) << frozen.dump(2);
+  EXPECT_EQ(frozen["summary"]["root_causes"][0]["node"], "order-1");
+  EXPECT_EQ(frozen["summary"]["root_causes"][0]["state"], "hung");
+  EXPECT_TRUE(test::eventually([&] { return health().first == 0; }, milliseconds(15000), milliseconds(100)));
 }
 
 // Last: it stops a node. The menu node stopped: its route answers 503 at once,
