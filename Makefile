@@ -30,6 +30,7 @@ bench: build
 	DINE=$(BUILD)/dine bash bench/order/run.sh
 	DINE=$(BUILD)/dine bash bench/menu/run.sh
 	DINE=$(BUILD)/dine bash bench/stack/run.sh
+	DINE=$(BUILD)/dine bash bench/health/run.sh
 	DINE=$(BUILD)/dine bash bench/prewarm/run.sh
 
 debug: deps

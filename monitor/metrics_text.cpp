@@ -60,7 +60,14 @@ bool valid_name(std::string_view n) {
 
 }  // namespace
 
-Samples parse_prometheus(std::string_view text) {
+const std::vector<std::string_view>& scored_prefixes() {
+  static const std::vector<std::string_view> p = {"dine_http_requests_total", "dine_http_request_duration_seconds_bucket",
+                                                  "dine_event_loop_lag_seconds", "dine_pg_pool_", "dine_outbox_",
+                                                  "dine_stream_"};
+  return p;
+}
+
+Samples parse_prometheus(std::string_view text, const std::vector<std::string_view>& only_prefixes) {
   Samples out;
   std::size_t pos = 0;
   while (pos < text.size()) {
@@ -69,6 +76,11 @@ Samples parse_prometheus(std::string_view text) {
     std::string_view line = text.substr(pos, end - pos);
     pos = end + 1;
     if (line.empty() || line[0] == '#') continue;
+    if (!only_prefixes.empty()) {
+      bool wanted = false;
+      for (std::string_view p : only_prefixes) wanted = wanted || line.starts_with(p);
+      if (!wanted) continue;
+    }
     Sample s;
     std::size_t i = 0;
     while (i < line.size() && line[i] != '{' && line[i] != ' ') ++i;

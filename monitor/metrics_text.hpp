@@ -17,8 +17,12 @@ struct Sample {
 };
 using Samples = std::vector<Sample>;
 
-// Skips comments, blank and malformed lines.
-Samples parse_prometheus(std::string_view text);
+// Skips comments, blank and malformed lines. With `only_prefixes`, also every
+// sample whose name starts with none of them (cheap: a node's /metrics is
+// tens of KB, and a board reads hundreds of them a second).
+Samples parse_prometheus(std::string_view text, const std::vector<std::string_view>& only_prefixes = {});
+// The names figures_of reads.
+const std::vector<std::string_view>& scored_prefixes();
 
 // The figures of health.hpp's Observation from a scrape, and the previous one
 // for rates (without it, only gauges):
