@@ -26,6 +26,7 @@ namespace {
 struct HealthArgs {
   bool once = false, watch = false, json = false;
   int interval_ms = 1000, deadline_ms = 800, rounds = 2;
+  std::string state_dir;
 };
 
 int terminal_width() {
@@ -41,6 +42,7 @@ int health(const Globals& g, const HealthArgs& a) {
   Topology topo = load_topology(g.topology_path);
   monitor::ProbeOptions po;
   po.deadline = milliseconds(a.deadline_ms);
+  po.state_dir = a.state_dir;
   asio::io_context io;  // before the monitor: its HTTP client lives on this loop and must go first
   monitor::Monitor mon(topo, monitor::thresholds_of(topo), po);
   int code = 0;
@@ -102,6 +104,8 @@ void setup_health(CLI::App& app, Globals& g) {
   h->add_option("--interval", a->interval_ms, "milliseconds between rounds")->check(CLI::Range(100, 600'000));
   h->add_option("--deadline", a->deadline_ms, "milliseconds each probe may take")->check(CLI::Range(50, 60'000));
   h->add_option("--rounds", a->rounds, "rounds before printing, without --watch")->check(CLI::Range(1, 100));
+  h->add_option("--state-dir", a->state_dir, "where the gateways' access logs are (default .dine/<topology name>)")
+      ->envname("DINE_STATE_DIR");
   h->footer(
       "States: GREEN, YELLOW, RED, DOWN (nothing listens), HUNG (the port accepts, nothing answers in time),\n"
       "STALE/UNKNOWN (no fresh data: never shown green).\n"

@@ -35,6 +35,7 @@ std::string key_figure(const NodeView& v) {
   if (v.verdict.state == State::Hung || v.verdict.state == State::Down || v.verdict.state == State::Unknown ||
       v.verdict.state == State::Stale)
     return "";
+  if (const double* rps = f("requests_per_s"); rps && *rps > 0) return fmt::format("{:.0f} req/s", *rps);
   if (const double* p = f("p99_ms")) return fmt::format("p99 {:.0f}ms", *p);
   if (const double* c = f("connections"); c && f("max_connections"))
     return fmt::format("{:.0f}/{:.0f} conn", *c, *f("max_connections"));

@@ -31,6 +31,8 @@ namespace dine::monitor {
 
 struct ProbeOptions {
   milliseconds deadline{800};
+  std::string state_dir;          // where the gateways' access logs are ("": the topology's default)
+  milliseconds access_window{5000};  // the gateways' figures cover this much of their access logs
 };
 
 // What a node's probe keeps between rounds (its last /metrics scrape).
@@ -41,7 +43,10 @@ struct ProbeMemory {
 Task<Observation> probe_dine(http::Client& client, const Node& n, ProbeMemory& memory, ProbeOptions o);
 Task<Observation> probe_postgres(const Topology& topo, const Node& n, ProbeOptions o);
 Task<Observation> probe_redis(const Node& n, ProbeOptions o);
-Task<Observation> probe_nginx(http::Client& client, const Node& n, ProbeOptions o);
+// Also the gateway's figures from its access log over the last access_window
+// (requests/s, 5xx and 429 per second, bytes out/s); a gateway on another
+// host: those figures are unknown (a warning, not a failure).
+Task<Observation> probe_nginx(const Topology& topo, http::Client& client, const Node& n, ProbeOptions o);
 
 // The probe for the node's kind.
 Task<Observation> probe(const Topology& topo, http::Client& client, const Node& n, ProbeMemory& memory,

@@ -295,13 +295,19 @@ TEST_F(OrderingE2E, InternalRoutesAreNotReachableAndWritesNeedTheServiceCredenti
 // thawed: green again (each run is a process of its own: the timeline is --watch's).
 TEST_F(OrderingE2E, TheHealthBoardFindsAFrozenCacheAndSeesItRecover) {
   auto health = [] {
-    auto r = e2e::run_dine(fmt::format("--topology {} health --json --deadline 500 --interval 300", topology_));
+    auto r = e2e::run_dine(fmt::format("--topology {} health --json --deadline 500 --interval 300 --state-dir {}",
+                                       topology_, state_));
     return std::make_pair(r.code, json::parse(e2e::json_part(r.out), nullptr, false));
   };
+  for (int i = 0; i < 30; ++i) call(gw_, "GET", "/api/v1/stores?limit=1");  // traffic for the gateway's figures
   auto [code, board] = health();
   ASSERT_TRUE(board.is_object()) << code;
   EXPECT_EQ(code, 0) << board.dump(2);
   EXPECT_EQ(board["summary"]["worst"], "green");
+  for (const auto& n : board["nodes"])
+    if (n["id"] == "gw-1") {
+      EXPECT_GE(n["figures"].value("requests_per_s", 0.0), 1.0) << "from its access log: " << n.dump();
+    }
   auto ps = e2e::run_dine(args("ps --json"));
   json list = json::parse(ps.out.substr(std::min(ps.out.find('['), ps.out.size())), nullptr, false);
   pid_t cache = 0;
