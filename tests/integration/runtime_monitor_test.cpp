@@ -34,7 +34,8 @@ const monitor::NodeView* view(const monitor::Snapshot& s, const std::string& id)
   return nullptr;
 }
 
-// Rounds every 200 ms until `done` says so or `limit` passes; the last snapshot.
+// Rounds back to back (each waits for its probes, at most their deadline)
+// until `done` says so or `limit` passes; the last snapshot.
 monitor::Snapshot rounds_until(monitor::Monitor& m, const std::function<bool(const monitor::Snapshot&)>& done,
                                milliseconds limit) {
   monitor::Snapshot last;
@@ -44,7 +45,6 @@ monitor::Snapshot rounds_until(monitor::Monitor& m, const std::function<bool(con
       co_await m.round();
       last = m.snapshot();
       if (done(last) || Clock::now() >= end) co_return;
-      co_await sleep_for(milliseconds(200));
     }
   });
   return last;
