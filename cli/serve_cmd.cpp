@@ -68,6 +68,11 @@ void serve(const Globals& g, const ServeArgs& a) {
         throw Failure{fmt::format("DINE_THREADS={} is not a number 1..256; fix: unset it or set e.g. 2", v), 2};
       opts.threads = std::stoi(v);
     }
+  // Tests only: POST /test/wedge on this node (from this machine), said in the log.
+  if (const char* f = std::getenv("DINE_TEST_ROUTES"); f && std::string_view(f) == "1") {
+    opts.fault_routes = true;
+    log::Logger("serve").warn("fault_routes_on", {{"why", "DINE_TEST_ROUTES=1: POST /test/wedge blocks a worker (tests only)"}});
+  }
   int rc = 0;
   try {
     rc = runtime::run(topo, *node, *role, opts);

@@ -9,6 +9,7 @@ PACKAGES=(
   libfmt-dev libgtest-dev libssl-dev
   postgresql postgresql-contrib redis-server nginx-light wrk
   curl procps iproute2
+  chromium python3-jsonschema
 )
 
 missing=()

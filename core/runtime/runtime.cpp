@@ -1,6 +1,7 @@
 #include "core/runtime/runtime.hpp"
 
 #include <atomic>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -125,6 +126,22 @@ class WorkerState final : public WorkerContext {
   std::unique_ptr<Components> components;
 };
 
+// Tests only: blocks the worker that takes it, as a wedged handler would.
+void add_fault_routes(http::Router& router, int worker) {
+  router.post("/test/wedge", [worker](http::Request& req) -> Task<http::Response> {
+    if (!http::is_loopback_host(req.peer))
+      co_return http::Response::error(403, "forbidden", "fault routes answer this machine only", req.ctx.request_id);
+    const std::string raw = req.query_param("ms").value_or("");
+    int ms = 0;
+    const auto [end, ec] = std::from_chars(raw.data(), raw.data() + raw.size(), ms);
+    if (raw.empty() || ec != std::errc{} || end != raw.data() + raw.size() || ms < 1 || ms > 30000)
+      co_return http::Response::error(400, "invalid_ms", "ms must be 1..30000 milliseconds", req.ctx.request_id);
+    std::this_thread::sleep_for(milliseconds(ms));  // the worker's loop runs nothing else meanwhile
+    nlohmann::json body = {{"wedged_ms", ms}, {"worker", worker}};
+    co_return http::Response::json(200, body);
+  });
+}
+
 void add_builtin_routes(http::Router& router, const Node& node, metrics::Registry& registry, const Liveness& live,
                         const Readiness& ready) {
   std::string id = node.id, role = node.role;
@@ -211,6 +228,7 @@ int run(const Topology& topo, const Node& node, const RoleDescriptor& role, Opti
     role.setup(*w);
     if (cap) w->router_.wrap_routes([cap](http::Handler h) { return http::limit_in_flight(std::move(h), cap); });
     add_builtin_routes(w->router_, node, registry, live, ready);
+    if (opts.fault_routes) add_fault_routes(w->router_, i);
     w->server = std::make_unique<http::Server>(w->ioc.get_executor(), w->router_, registry, limits);
     w->server->listen(node.ip.empty() ? node.host : node.ip, node.port, /*reuse_port=*/true);
     workers.push_back(std::move(w));

@@ -5,7 +5,8 @@
 // path) and its own background components; plus a control thread for signals
 // and readiness probes. Built in on every node: GET /healthz (every worker's
 // loop ticks), GET /readyz (dependencies, probed off the request path) and
-// GET /metrics (Prometheus text).
+// GET /metrics (Prometheus text); with Options::fault_routes (tests only)
+// POST /test/wedge.
 //
 // Start: config parsed and checked, the node lock taken (a node runs once),
 // clients made, the role's setup per worker, every listener bound, then the
@@ -25,6 +26,11 @@ struct Options {
   milliseconds drain_timeout{10000};   // how long in-flight requests may take to finish on stop
   milliseconds stop_timeout{5000};     // how long components may take to stop
   milliseconds wedged_after{2000};     // a worker loop silent this long fails /healthz
+  // Tests only (`dine serve` sets it when the environment has
+  // DINE_TEST_ROUTES=1): POST /test/wedge?ms=N (N <= 30000) blocks the worker
+  // thread that takes it, from this machine only, so a test can wedge one
+  // worker of a real role and watch /healthz and `dine health` name it.
+  bool fault_routes = false;
 };
 
 // Runs `role` as `node` until SIGTERM or SIGINT; returns the exit code (0

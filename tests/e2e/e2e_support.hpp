@@ -20,9 +20,9 @@ struct Output {
   std::string out;  // stdout and stderr
 };
 
-// `dine ARGS` through the shell (ARGS are quoted by the caller where needed).
-inline Output run_dine(const std::string& args) {
-  std::string cmd = fmt::format("{} {} 2>&1", DINE_BINARY, args);
+// A shell command; what it printed (stdout and stderr) and its exit code.
+inline Output run_command(const std::string& command) {
+  std::string cmd = command + " 2>&1";
   Output r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
@@ -33,6 +33,9 @@ inline Output run_dine(const std::string& args) {
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
+
+// `dine ARGS` through the shell (ARGS are quoted by the caller where needed).
+inline Output run_dine(const std::string& args) { return run_command(fmt::format("{} {}", DINE_BINARY, args)); }
 
 // The JSON document of an output that may start with log lines.
 inline std::string json_part(const std::string& out) {

@@ -1,19 +1,24 @@
 // The ordering path end to end behind nginx: a whole stack of its own (one
-// PostgreSQL holding every database, the order shard included; redis-mq and
-// redis-cache; member, store, menu, coupon, payment, order, app; one gateway)
+// PostgreSQL holding every database but the order shard's, which has its own;
+// redis-mq and redis-cache; member, store, menu, coupon, payment, order (two
+// workers, test-only fault routes on), app; one gateway)
 // started by `dine up`, seeded by `dine db seed`, and driven through the
 // gateway only: login, stores, menu, campaigns, claim, an order with the
 // coupon at the campaign price, pay, PAID and order.paid in the stream; one
 // coupon for two concurrent orders; a cancel giving it back; isolation; bad
 // input and bad tokens on the public routes; internal routes 404 through the
 // gateway; a write without the service credential refused; a basic service
-// stopped answered 503 at once.
+// stopped answered 503 at once. OrderingHealth (the same stack, a fresh one):
+// the health board all green when idle; a frozen cache, order shard and order
+// node, and one wedged worker of the order node, each found as the root cause
+// and green again after; every --json checked against its schema.
 #include <gtest/gtest.h>
 
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <boost/asio/co_spawn.hpp>
@@ -85,16 +90,18 @@ class OrderingE2E : public ::testing::Test {
     redis_mq_ = p();
     nodes.push_back({{"id", "mq"}, {"kind", "redis"}, {"port", redis_mq_}, {"appendonly", true}});
     nodes.push_back({{"id", "cache"}, {"kind", "redis"}, {"port", p()}});
-    auto dine = [&](std::string node, std::string role, json uses) {
+    nodes.push_back({{"id", "pg-order"}, {"kind", "postgres"}, {"port", p()}, {"databases", {"order"}}});
+    auto dine = [&](std::string node, std::string role, json uses, int threads = 1) {
       int port = p();
       ports_[node] = port;
       nodes.push_back({{"id", node}, {"kind", "dine"}, {"role", role}, {"port", port}, {"node_id", ++id},
-                       {"threads", 1}, {"uses", uses}});
+                       {"threads", threads}, {"uses", uses}});
     };
     dine("member-1", "member", {{"db", {"pg"}}});
     dine("store-1", "store", {{"db", {"pg"}}});
     dine("menu-1", "menu", {{"db", {"pg"}}, {"cache", {"cache"}}});
-    dine("order-1", "order", {{"shards", {"pg"}}, {"mq", {"mq"}}});
+    // Two workers: the health board must find one of them wedged.
+    dine("order-1", "order", {{"shards", {"pg-order"}}, {"mq", {"mq"}}}, 2);
     dine("coupon-1", "coupon", {{"db", {"pg"}}, {"mq", {"mq"}}, {"orders", {"order-1"}}});
     dine("payment-1", "payment", {{"db", {"pg"}}, {"orders", {"order-1"}}});
     dine("app-1", "app", {{"member", {"member-1"}}, {"store", {"store-1"}}, {"menu", {"menu-1"}},
@@ -108,7 +115,10 @@ class OrderingE2E : public ::testing::Test {
                                      {"nodes", nodes}}
                                     .dump(2);
     state_ = (root_ / "state").string();
+    // The nodes' test-only POST /test/wedge (a worker blocked on purpose).
+    ::setenv("DINE_TEST_ROUTES", "1", 1);
     auto up = e2e::run_dine(args("up"));
+    ::unsetenv("DINE_TEST_ROUTES");
     ASSERT_EQ(up.code, 0) << up.out;
     auto seed = e2e::run_dine(fmt::format("--topology {} db seed --stores 20 --products 5 --stock 3 --closed-every 10 "
                                           "--tokens-file {}/tokens.json",
@@ -293,64 +303,247 @@ TEST_F(OrderingE2E, InternalRoutesAreNotReachableAndWritesNeedTheServiceCredenti
 // HUNG and the ranked root cause, exit 2, no green node labelled affected;
 // then the same for the order node;
 // thawed: green again (each run is a process of its own: the timeline is --watch's).
-TEST_F(OrderingE2E, TheHealthBoardFindsAFrozenCacheAndSeesItRecover) {
-  auto health = [] {
+// The health board's tests share these: a one-shot `dine health --json` (two
+// rounds 300 ms apart, each probe under 500 ms), its output checked against
+// schemas/json/health.schema.json each time; and `dine health --watch --json`
+// left running, for the timeline of one process.
+struct Board {
+  int code = -1;
+  json doc;
+};
+
+// Validates `doc` against the --json schema with Debian's python3-jsonschema
+// ("" when valid, else what is wrong).
+std::string schema_errors(const json& doc) {
+  const fs::path file = fs::temp_directory_path() / fmt::format("dine-health-{}.json", getpid());
+  std::ofstream(file) << doc.dump();
+  auto r = e2e::run_command(fmt::format(
+      "/usr/bin/python3 -c 'import json, sys, jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), "
+      "json.load(open(sys.argv[2])))' {} {}/schemas/json/health.schema.json",
+      file.string(), DINE_SOURCE_DIR));
+  fs::remove(file);
+  if (r.code == 0) return "";
+  return r.out.find("No module named") != std::string::npos
+             ? "python3-jsonschema missing; fix: bash scripts/install-deps.sh"
+             : r.out.substr(r.out.size() > 2000 ? r.out.size() - 2000 : 0);
+}
+
+const json* node_of(const json& board, const std::string& id) {
+  for (const auto& n : board["nodes"])
+    if (n["id"] == id) return &n;
+  return nullptr;
+}
+
+// Every pid of a PostgreSQL: its postmaster and the postmaster's children (backends, workers).
+std::vector<pid_t> postgres_pids(pid_t postmaster) {
+  std::vector<pid_t> out{postmaster};
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    char state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == postmaster) out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+class OrderingHealth : public OrderingE2E {
+ protected:
+  Board health() {
     auto r = e2e::run_dine(fmt::format("--topology {} health --json --deadline 500 --interval 300 --state-dir {}",
                                        topology_, state_));
-    return std::make_pair(r.code, json::parse(e2e::json_part(r.out), nullptr, false));
-  };
-  for (int i = 0; i < 30; ++i) call(gw_, "GET", "/api/v1/stores?limit=1");  // traffic for the gateway's figures
-  auto [code, board] = health();
-  ASSERT_TRUE(board.is_object()) << code;
-  EXPECT_EQ(code, 0) << board.dump(2);
-  EXPECT_EQ(board["summary"]["worst"], "green");
-  for (const auto& n : board["nodes"])
-    if (n["id"] == "gw-1") {
-      EXPECT_GE(n["figures"].value("requests_per_s", 0.0), 1.0) << "from its access log: " << n.dump();
+    Board b{r.code, json::parse(e2e::json_part(r.out), nullptr, false)};
+    EXPECT_TRUE(b.doc.is_object()) << r.out;
+    if (b.doc.is_object()) {
+      EXPECT_EQ(schema_errors(b.doc), "") << "dine health --json against its schema";
     }
-  auto ps = e2e::run_dine(args("ps --json"));
-  json list = json::parse(ps.out.substr(std::min(ps.out.find('['), ps.out.size())), nullptr, false);
-  pid_t cache = 0;
-  for (const auto& n : list)
-    if (n["id"] == "cache") cache = n.value("pid", 0);
-  ASSERT_GT(cache, 0) << ps.out;
+    return b;
+  }
+  pid_t pid_of(const std::string& id) {
+    auto ps = e2e::run_dine(args("ps --json"));
+    json list = json::parse(ps.out.substr(std::min(ps.out.find('['), ps.out.size())), nullptr, false);
+    for (const auto& n : list)
+      if (n["id"] == id) return n.value("pid", 0);
+    ADD_FAILURE() << "no pid for " << id << " in: " << ps.out;
+    return 0;
+  }
+  // Waits (deadline) until the board is all green again: the next test starts from a healthy stack.
+  void expect_all_green_again() {
+    Board last;
+    EXPECT_TRUE(test::eventually(
+        [&] {
+          last = health();
+          return last.code == 0;
+        },
+        milliseconds(20000), milliseconds(100)))
+        << last.doc.dump(2);
+  }
+  // The sick board's common checks: exit 2, `id` the first root cause in
+  // `state`, no green node labelled affected.
+  void expect_root_cause(const Board& b, const std::string& id, const std::string& state) {
+    EXPECT_EQ(b.code, 2) << b.doc.dump(2);
+    ASSERT_FALSE(b.doc["summary"]["root_causes"].empty()) << b.doc.dump(2);
+    EXPECT_EQ(b.doc["summary"]["root_causes"][0]["node"], id) << b.doc.dump(2);
+    EXPECT_EQ(b.doc["summary"]["root_causes"][0]["state"], state) << b.doc.dump(2);
+    for (const auto& n : b.doc["nodes"])
+      if (n["state"] == "green") {
+        EXPECT_TRUE(n["affected_by"].is_null()) << "a node that copes: " << n.dump();
+      }
+  }
+};
+
+// `dine health --watch --json` left running; `until` reads its rounds.
+class Watch {
+ public:
+  explicit Watch(const std::string& args) : log_(fs::temp_directory_path() / fmt::format("dine-watch-{}.log", getpid())) {
+    stack::SpawnOptions o;
+    o.argv = {DINE_BINARY};
+    std::istringstream words(args);
+    for (std::string w; words >> w;) o.argv.push_back(w);
+    o.log_file = log_.string();
+    o.die_with_parent = true;
+    pid_ = stack::spawn(o);
+  }
+  ~Watch() {
+    stack::terminate(pid_, milliseconds(3000));
+    std::error_code ec;
+    fs::remove(log_, ec);
+  }
+  // The first round (from now on) for which `pred` holds, or the last one read at the deadline.
+  json until(const std::function<bool(const json&)>& pred, milliseconds limit) {
+    json last;
+    test::eventually(
+        [&] {
+          std::ifstream in(log_);
+          in.seekg(offset_);
+          for (std::string line; std::getline(in, line);) {
+            if (in.eof()) break;  // a line still being written
+            offset_ += static_cast<std::streamoff>(line.size() + 1);
+            if (line.rfind("{\"nodes\"", 0) != 0) continue;
+            last = json::parse(line, nullptr, false);
+            if (last.is_object() && pred(last)) return true;
+          }
+          return false;
+        },
+        limit, milliseconds(50));
+    return last;
+  }
+
+ private:
+  fs::path log_;
+  pid_t pid_ = 0;
+  std::streamoff offset_ = 0;
+};
+
+std::string state_of(const json& board, const std::string& id) {
+  const json* n = node_of(board, id);
+  return n ? n->value("state", "") : "";
+}
+
+TEST_F(OrderingHealth, IdleStackAllGreenThenAFrozenCacheIsTheRootCauseAndRecovers) {
+  for (int i = 0; i < 30; ++i) call(gw_, "GET", "/api/v1/stores?limit=1");  // traffic for the gateway's figures
+  Board idle = health();
+  EXPECT_EQ(idle.code, 0) << idle.doc.dump(2);
+  EXPECT_EQ(idle.doc["summary"]["worst"], "green");
+  const json* gw = node_of(idle.doc, "gw-1");
+  ASSERT_NE(gw, nullptr);
+  EXPECT_GE((*gw)["figures"].value("requests_per_s", 0.0), 1.0) << "from its access log: " << gw->dump();
+
+  Watch watch(fmt::format("--topology {} health --watch --json --deadline 500 --interval 300 --state-dir {}",
+                          topology_, state_));
+  json first = watch.until([](const json& b) { return state_of(b, "cache") == "green"; }, milliseconds(10000));
+  ASSERT_EQ(state_of(first, "cache"), "green") << first.dump(2);
+
+  const pid_t cache = pid_of("cache");
+  ASSERT_GT(cache, 0);
   ::kill(cache, SIGSTOP);
   const auto frozen_at = Clock::now();
-  auto [code2, sick] = health();
+  Board sick = health();
+  json watched = watch.until([](const json& b) { return state_of(b, "cache") == "hung"; }, milliseconds(3000));
   ::kill(cache, SIGCONT);
   EXPECT_LT(Clock::now() - frozen_at, std::chrono::seconds(3)) << "found within 3 s";
-  EXPECT_EQ(code2, 2) << sick.dump(2);
-  ASSERT_FALSE(sick["summary"]["root_causes"].empty()) << sick.dump(2);
-  EXPECT_EQ(sick["summary"]["root_causes"][0]["node"], "cache");
-  EXPECT_EQ(sick["summary"]["root_causes"][0]["state"], "hung");
-  for (const auto& n : sick["nodes"]) {
-    if (n["state"] == "green") {
-      EXPECT_TRUE(n["affected_by"].is_null()) << n.dump();
-    }
-  }
-  json again;
-  EXPECT_TRUE(test::eventually(
-      [&] {
-        auto [c, b] = health();
-        again = b;
-        return c == 0;
-      },
-      milliseconds(15000), milliseconds(100)))
-      << again.dump(2);
+  expect_root_cause(sick, "cache", "hung");
+  EXPECT_EQ(state_of(watched, "cache"), "hung") << watched.dump(2);
 
-  // The same for the order node (frozen: HUNG, the root cause).
-  pid_t order = 0;
-  for (const auto& n : list)
-    if (n["id"] == "order-1") order = n.value("pid", 0);
+  // Thawed: green again after its good rounds, and the watching board's
+  // timeline holds both changes.
+  json back = watch.until([](const json& b) { return state_of(b, "cache") == "green"; }, milliseconds(15000));
+  ASSERT_EQ(state_of(back, "cache"), "green") << back.dump(2);
+  bool to_hung = false, to_green = false;
+  for (const auto& c : back["timeline"]) {
+    if (c["node"] != "cache") continue;
+    to_hung = to_hung || c["to"] == "hung";
+    to_green = to_green || (to_hung && c["to"] == "green");
+  }
+  EXPECT_TRUE(to_hung && to_green) << back["timeline"].dump(2);
+  expect_all_green_again();
+}
+
+TEST_F(OrderingHealth, AFrozenOrderShardIsTheRootCause) {
+  const pid_t postmaster = pid_of("pg-order");
+  ASSERT_GT(postmaster, 0);
+  const std::vector<pid_t> pids = postgres_pids(postmaster);
+  ASSERT_GT(pids.size(), 1u) << "the postmaster and its backends";
+  for (pid_t p : pids) ::kill(p, SIGSTOP);
+  const auto frozen_at = Clock::now();
+  Board sick = health();
+  for (pid_t p : pids) ::kill(p, SIGCONT);
+  EXPECT_LT(Clock::now() - frozen_at, std::chrono::seconds(3)) << "found within 3 s";
+  expect_root_cause(sick, "pg-order", "hung");
+  EXPECT_NE(state_of(sick.doc, "pg"), "hung") << "the other PostgreSQL answers";
+  expect_all_green_again();
+}
+
+TEST_F(OrderingHealth, AFrozenOrderNodeIsTheRootCause) {
+  const pid_t order = pid_of("order-1");
   ASSERT_GT(order, 0);
   ::kill(order, SIGSTOP);
-  auto [code3, frozen] = health();
+  Board sick = health();
   ::kill(order, SIGCONT);
-  EXPECT_EQ(code3, 2) << frozen.dump(2);
-  ASSERT_FALSE(frozen["summary"]["root_causes"].empty()) << frozen.dump(2);
-  EXPECT_EQ(frozen["summary"]["root_causes"][0]["node"], "order-1");
-  EXPECT_EQ(frozen["summary"]["root_causes"][0]["state"], "hung");
-  EXPECT_TRUE(test::eventually([&] { return health().first == 0; }, milliseconds(15000), milliseconds(100)));
+  expect_root_cause(sick, "order-1", "hung");
+  expect_all_green_again();
+}
+
+// One of order-1's two worker threads blocked by the test-only route: the node
+// reads HUNG although its other worker answers.
+TEST_F(OrderingHealth, OneWedgedWorkerOfAnOrderNodeMakesItHung) {
+  std::thread wedge([] {
+    auto r = call(ports_["order-1"], "POST", "/test/wedge?ms=5000");
+    EXPECT_EQ(r.status, 200) << r;
+  });
+  Board sick;
+  EXPECT_TRUE(test::eventually(
+      [&] {
+        sick = health();
+        return state_of(sick.doc, "order-1") == "hung";
+      },
+      milliseconds(4500), milliseconds(50)))
+      << sick.doc.dump(2);
+  wedge.join();
+  expect_root_cause(sick, "order-1", "hung");
+  const json* n = node_of(sick.doc, "order-1");
+  ASSERT_NE(n, nullptr);
+  // A probe that reached the wedged worker waited out its deadline; one that
+  // reached the other worker read /healthz naming the wedged one. HUNG either way.
+  const std::string reasons = (*n)["reasons"].dump();
+  EXPECT_TRUE(reasons.find("worker") != std::string::npos || reasons.find("nothing answered") != std::string::npos)
+      << n->dump();
+  expect_all_green_again();
+}
+
+TEST_F(OrderingHealth, TheTestOnlyWedgeRouteRefusesBadInput) {
+  auto r = call(ports_["order-1"], "POST", "/test/wedge?ms=0");
+  EXPECT_EQ(r.status, 400) << r;
+  EXPECT_EQ(code(r), "invalid_ms");
+  EXPECT_EQ(call(ports_["order-1"], "POST", "/test/wedge?ms=40000").status, 400);
+  EXPECT_EQ(call(gw_, "POST", "/test/wedge?ms=100").status, 404) << "never through the gateway";
 }
 
 // Last: it stops a node. The menu node stopped: its route answers 503 at once,
