@@ -1,20 +1,29 @@
 // dine demo: the platform in one command: up, seed, prewarm, users of the mini-program
 // through the gateways (login, claim, order with the coupon, pay), a few
 // thousand orders straight to the order nodes, where they landed, the event
-// stream, the gateways' figures, the coupon audit, down.
+// stream, the gateways' figures, the health board as it was during the load,
+// the coupon audit, down.
+#include <atomic>
 #include <chrono>
+#include <mutex>
+#include <optional>
 #include <thread>
 #include <unistd.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "cli/admin.hpp"
 #include "cli/commands.hpp"
 #include "cli/order_report.hpp"
+#include "cli/progress.hpp"
 #include "core/stack/access_log.hpp"
 #include "core/stack/local_stack.hpp"
 #include "core/stack/nginx_conf.hpp"
+#include "monitor/board.hpp"
+#include "monitor/monitor.hpp"
 #include "server/registry.hpp"
 #include "sim/seed/seed.hpp"
 #include "sim/stream_probe.hpp"
@@ -59,6 +68,61 @@ void print_event(const stack::StackEvent& e) {
   fmt::print("  {} {:<12} {}\n", e.done ? "\u2713" : "\u00b7", e.node, e.message);
   std::fflush(stdout);
 }
+
+// `dine health` on a thread of its own while the load runs, a round a second;
+// stop() gives the board of the last round that ended during the load (the
+// first one after it when the load was shorter than a round).
+class BoardDuringLoad {
+ public:
+  BoardDuringLoad(const Topology& topo, const std::string& state_dir) : topo_(topo) {
+    monitor::ProbeOptions po;
+    po.state_dir = state_dir;
+    thread_ = std::thread([this, po] { run(po); });
+  }
+  ~BoardDuringLoad() { stop(); }
+  std::optional<monitor::Snapshot> stop() {
+    loading_ = false;
+    if (thread_.joinable()) thread_.join();
+    std::lock_guard lock(mutex_);
+    return last_;
+  }
+
+ private:
+  void run(monitor::ProbeOptions po) {
+    asio::io_context io;  // before the monitor: its HTTP client lives on this loop
+    monitor::Monitor mon(topo_, monitor::thresholds_of(topo_), po);
+    asio::co_spawn(io, rounds(mon), [](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        fmt::print(stderr, "dine demo: the health board stopped: {}\n", ex.what());
+      }
+    });
+    io.run();
+  }
+  Task<void> rounds(monitor::Monitor& mon) {
+    bool after_load = false;
+    while (!after_load) {
+      const auto next = Clock::now() + milliseconds(1000);
+      after_load = !loading_;  // this round ends after the load: the last one
+      co_await mon.round();
+      monitor::Snapshot s = mon.snapshot();
+      {
+        std::lock_guard lock(mutex_);
+        // A round that ended after the load only stands in for one that did not.
+        if (!after_load || !last_ || last_->round < 2) last_ = std::move(s);
+      }
+      while (loading_ && Clock::now() < next) co_await sleep_for(milliseconds(50));
+    }
+  }
+
+  const Topology& topo_;
+  std::atomic<bool> loading_{true};
+  std::mutex mutex_;
+  std::optional<monitor::Snapshot> last_;
+  std::thread thread_;
+};
 
 // Waits until the relays have moved every paid order of this run to the stream.
 int64_t wait_for_stream(const Node& mq, int64_t before, int expected, double& seconds) {
@@ -146,6 +210,8 @@ void demo(const Globals& g, const DemoArgs& a) {
     std::fflush(stdout);
   }
 
+  // The health board watches the whole load (users, then orders).
+  auto board = std::make_unique<BoardDuringLoad>(topo, stack.state_dir());
   bool journeys_ok = true;
   if (!topo.by_kind(NodeKind::Nginx).empty() && a.journeys > 0) {
     auto jc = journey_config(topo, {});
@@ -170,6 +236,8 @@ void demo(const Globals& g, const DemoArgs& a) {
   cfg.concurrency = a.concurrency;
   std::fflush(stdout);
   auto report = run_with_progress(cfg);
+  std::optional<monitor::Snapshot> during = board->stop();
+  board.reset();
   print_order_report(report);
   double relay_s = 0;
   int64_t after = wait_for_stream(mq, before, report.paid, relay_s);
@@ -177,6 +245,11 @@ void demo(const Globals& g, const DemoArgs& a) {
              "the last payment)\n", mq.id, after, after - before, report.paid, relay_s);
 
   print_gateway_figures(topo, stack.state_dir(), demo_from);
+  if (during) {
+    fmt::print("-- the health board during the load (dine health --watch shows it live):\n{}",
+               monitor::render_board(*during, topo.name, terminal_width(), use_colour()));
+    std::fflush(stdout);
+  }
   bool audit_ok = true;
   if (!topo.by_role("coupon").empty()) {
     const Node& coupon = *topo.by_role("coupon").front();

@@ -13,9 +13,9 @@
 #include <boost/asio/signal_set.hpp>
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <sys/ioctl.h>
 
 #include "cli/commands.hpp"
+#include "cli/progress.hpp"
 #include "core/topology.hpp"
 #include "monitor/board.hpp"
 #include "monitor/monitor.hpp"
@@ -28,15 +28,6 @@ struct HealthArgs {
   int interval_ms = 1000, deadline_ms = 800, rounds = 2;
   std::string state_dir;
 };
-
-int terminal_width() {
-  winsize w{};
-  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &w) == 0 && w.ws_col > 0) return w.ws_col;
-  if (const char* c = std::getenv("COLUMNS")) return std::max(80, std::atoi(c));
-  return 80;
-}
-
-bool use_colour() { return ::isatty(STDOUT_FILENO) && !std::getenv("NO_COLOR"); }
 
 int health(const Globals& g, const HealthArgs& a) {
   Topology topo = load_topology(g.topology_path);

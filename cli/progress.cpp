@@ -1,11 +1,23 @@
 #include "cli/progress.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
 namespace dine::cli {
+
+int terminal_width() {
+  winsize w{};
+  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &w) == 0 && w.ws_col > 0) return std::max<int>(80, w.ws_col);
+  if (const char* c = std::getenv("COLUMNS")) return std::max(80, std::atoi(c));
+  return 80;
+}
+
+bool use_colour() { return ::isatty(STDOUT_FILENO) && !std::getenv("NO_COLOR"); }
 namespace {
 long now_ms() {
   using namespace std::chrono;

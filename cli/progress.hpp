@@ -1,9 +1,14 @@
 #pragma once
-// A one-line progress bar on stderr (redrawn in place on a terminal; a line
+// Terminal helpers, and a one-line progress bar on stderr (redrawn in place on a terminal; a line
 // every few seconds otherwise, so logs of CI runs stay readable).
 #include <string>
 
 namespace dine::cli {
+
+// Standard output's width: the terminal's, else $COLUMNS, else 80 (never less).
+int terminal_width();
+// Colours on standard output: a terminal, and NO_COLOR unset.
+bool use_colour();
 
 class ProgressBar {
  public:

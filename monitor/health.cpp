@@ -70,7 +70,12 @@ Verdict judge(const Observation& o, const Thresholds& t) {
   auto busy = figure(o, "pool_busy"), size = figure(o, "pool_size");
   if (busy && size && *size > 0) {
     const double use = *busy / *size;
-    if (use >= t.pool_red) worse(v, State::Red, fmt::format("pool {:.0f}/{:.0f} busy", *busy, *size));
+    // Every connection busy is red only while requests wait for one; busy
+    // without a queue is a pool working hard, not failing.
+    auto waiting = figure(o, "pool_waiting");
+    const bool queued = waiting && *waiting > 0;
+    if (use >= t.pool_red && queued)
+      worse(v, State::Red, fmt::format("pool {:.0f}/{:.0f} busy, {:.0f} waiting", *busy, *size, *waiting));
     else if (use > t.pool_yellow) worse(v, State::Yellow, fmt::format("pool {:.0f}/{:.0f} busy", *busy, *size));
   }
   if (auto lag = figure(o, "loop_lag_ms"))

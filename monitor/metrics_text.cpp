@@ -139,7 +139,9 @@ std::map<std::string, double> figures_of(const Samples& now, const Samples* befo
   const double open = sum_of(now, "dine_pg_pool_connections", false);
   const double idle = sum_of(now, "dine_pg_pool_idle", false);
   if (open > 0) {
-    f["pool_size"] = open;
+    // Against what the pools may open (a pool that opened 1 of its 8 is not full).
+    const double max = sum_of(now, "dine_pg_pool_max_connections", false);
+    f["pool_size"] = std::max(open, max);
     f["pool_busy"] = open - idle;
     f["pool_waiting"] = sum_of(now, "dine_pg_pool_waiting", false);
   }

@@ -121,6 +121,7 @@ Pool::Pool(asio::any_io_executor ex, PoolConfig cfg)
   if (auto* m = cfg_.metrics) {
     metrics::Labels l{{"pool", cfg_.name()}, {"worker", std::to_string(cfg_.worker)}};
     parts_->size = &m->gauge("dine_pg_pool_connections", "Open connections of a PostgreSQL pool", l);
+    m->gauge("dine_pg_pool_max_connections", "Connections a PostgreSQL pool may open", l).set(double(cfg_.max_size));
     parts_->idle = &m->gauge("dine_pg_pool_idle", "Idle connections of a PostgreSQL pool", l);
     parts_->waiting = &m->gauge("dine_pg_pool_waiting", "Coroutines waiting for a PostgreSQL connection", l);
     parts_->circuit = &m->gauge("dine_pg_pool_circuit", "Circuit of a PostgreSQL pool: 0 closed, 1 open, 2 half-open", l);

@@ -28,6 +28,9 @@ TEST(MonitorHealth, ARoundIsJudgedByItsFiguresWithReasons) {
   EXPECT_EQ(v.reasons[0], "p99 820 ms > 500");
   o.figures = {{"pool_busy", 16}, {"pool_size", 16}};
   EXPECT_EQ(judge(o, t).reasons.at(0), "pool 16/16 busy");
+  EXPECT_EQ(judge(o, t).state, State::Yellow) << "all busy, nobody waiting: working hard, not failing";
+  o.figures = {{"pool_busy", 16}, {"pool_size", 16}, {"pool_waiting", 3}};
+  EXPECT_EQ(judge(o, t).reasons.at(0), "pool 16/16 busy, 3 waiting");
   EXPECT_EQ(judge(o, t).state, State::Red);
   o.figures = {{"pool_busy", 14}, {"pool_size", 16}, {"error_rate", 0.02}};
   EXPECT_EQ(judge(o, t).state, State::Yellow);
