@@ -90,6 +90,9 @@ Verdict judge(const Observation& o, const Thresholds& t) {
   if (auto oldest = figure(o, "outbox_oldest_s"))
     against(v, oldest, t.outbox_oldest_yellow_s, t.outbox_oldest_red_s,
             fmt::format("oldest unsent outbox row {:.0f} s", *oldest));
+  if (auto lag = figure(o, "replication_lag_ms"))
+    against(v, *lag / 1000, t.replication_lag_yellow_ms / 1000, t.replication_lag_red_ms / 1000,
+            fmt::format("replication lag {:.1f} s", *lag / 1000));
   return v;
 }
 
@@ -152,6 +155,8 @@ Thresholds thresholds_of(const Topology& topo) {
   num("pending_age_red_ms", t.pending_age_red_ms);
   num("outbox_oldest_yellow_s", t.outbox_oldest_yellow_s);
   num("outbox_oldest_red_s", t.outbox_oldest_red_s);
+  num("replication_lag_yellow_ms", t.replication_lag_yellow_ms);
+  num("replication_lag_red_ms", t.replication_lag_red_ms);
   t.timeout_memory_rounds = r.integer("timeout_memory_rounds", t.timeout_memory_rounds, 1, 100);
   t.recover_rounds = r.integer("recover_rounds", t.recover_rounds, 1, 100);
   t.stale_after = milliseconds(r.integer("stale_after_ms", static_cast<int>(t.stale_after.count()), 100, 600'000));

@@ -35,7 +35,8 @@ struct Observation {
   double took_ms = 0;    // the probe's time
   // Figures the probe read, by name: "p99_ms", "error_rate" (0..1),
   // "pool_busy" and "pool_size", "loop_lag_ms", "memory_used" and
-  // "memory_max" (bytes), "stream_lag", "pending_age_ms", "outbox_oldest_s"...
+  // "memory_max" (bytes), "stream_lag", "pending_age_ms", "outbox_oldest_s",
+  // "replication_lag_ms"...
   std::map<std::string, double> figures;
   std::vector<std::string> failures;  // red reasons the probe saw itself ("/readyz 503 db_unavailable")
   std::vector<std::string> warnings;  // yellow reasons ("degraded: pg-order-2 down")
@@ -51,6 +52,7 @@ struct Thresholds {
   double memory_yellow = 0.8, memory_red = 0.95;  // used / max
   double pending_age_yellow_ms = 5'000, pending_age_red_ms = 30'000;
   double outbox_oldest_yellow_s = 5, outbox_oldest_red_s = 30;
+  double replication_lag_yellow_ms = 1'000, replication_lag_red_ms = 10'000;  // a replica behind its primary
   int timeout_memory_rounds = 3;  // a timeout in any of the last N rounds keeps the node red
   int recover_rounds = 3;         // good rounds in a row before a sick node shows green again
   milliseconds stale_after{3000};  // no round newer than this: STALE, never green

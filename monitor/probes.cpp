@@ -171,7 +171,13 @@ Task<Observation> probe_postgres(const Topology& topo, const Node& n, ProbeOptio
         " (SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND backend_type = 'client backend'"
         "   AND now() - query_start > interval '5 seconds') AS long_running,"
         " (SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'"
-        "   AND now() - state_change > interval '5 seconds') AS idle_in_tx",
+        "   AND now() - state_change > interval '5 seconds') AS idle_in_tx,"
+        // Where there is a replica: the slowest one's replay lag seen from
+        // this primary; on a standby, how old its last replayed transaction is.
+        " COALESCE((SELECT (extract(epoch FROM max(replay_lag)) * 1000)::bigint FROM pg_stat_replication), -1)"
+        "   AS replicas_lag_ms,"
+        " CASE WHEN pg_is_in_recovery() THEN COALESCE((extract(epoch FROM now() - pg_last_xact_replay_timestamp())"
+        "   * 1000)::bigint, -1) ELSE -1 END AS standby_lag_ms",
         deadline);
     const double used = static_cast<double>(r.int64(0, "connections"));
     const double max = static_cast<double>(r.int64(0, "max_connections"));
@@ -182,6 +188,8 @@ Task<Observation> probe_postgres(const Topology& topo, const Node& n, ProbeOptio
     if (auto l = r.int64(0, "long_running"); l > 0) o.warnings.push_back(fmt::format("{} queries running > 5 s", l));
     if (auto t = r.int64(0, "idle_in_tx"); t > 0)
       o.warnings.push_back(fmt::format("{} sessions idle in transaction > 5 s", t));
+    const int64_t lag = std::max(r.int64(0, "replicas_lag_ms"), r.int64(0, "standby_lag_ms"));
+    if (lag >= 0) o.figures["replication_lag_ms"] = static_cast<double>(lag);
   } catch (const Error& e) {
     failed(o, e, "SELECT 1");
   }

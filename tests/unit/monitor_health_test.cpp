@@ -37,6 +37,9 @@ TEST(MonitorHealth, ARoundIsJudgedByItsFiguresWithReasons) {
   EXPECT_EQ(judge(o, t).reasons.size(), 2u);
   o.figures = {{"memory_used", 97}, {"memory_max", 100}};
   EXPECT_EQ(judge(o, t).state, State::Red);
+  o.figures = {{"replication_lag_ms", 2500}};
+  EXPECT_EQ(judge(o, t).state, State::Yellow);
+  EXPECT_EQ(judge(o, t).reasons.at(0), "replication lag 2.5 s > 1");
   Observation down = at(now);
   down.reached = false;
   EXPECT_EQ(judge(down, t).state, State::Down);
