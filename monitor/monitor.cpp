@@ -107,6 +107,7 @@ Snapshot Monitor::snapshot() const {
     v.kind = to_string(s->node->kind);
     v.role = s->node->role;
     v.layer = layer_of(*s->node);
+    if (auto it = graph_.uses.find(v.id); it != graph_.uses.end()) v.uses = it->second;
     v.verdict = s->health.verdict(now);
     if (const Observation* o = s->health.last()) {
       v.figures = o->figures;
@@ -139,7 +140,8 @@ nlohmann::json Snapshot::to_json() const {
                           {"figures", v.figures},
                           {"probe_ms", v.took_ms},
                           {"root_cause", v.root_cause},
-                          {"affected_by", v.affected_by.empty() ? json(nullptr) : json(v.affected_by)}});
+                          {"affected_by", v.affected_by.empty() ? json(nullptr) : json(v.affected_by)},
+                          {"uses", v.uses}});
   json causes = json::array();
   for (const auto& c : diagnosis.causes)
     causes.push_back({{"node", c.node}, {"state", to_string(c.state)}, {"affected", c.affected}});

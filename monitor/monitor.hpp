@@ -38,6 +38,7 @@ struct NodeView {
   double took_ms = 0;
   bool root_cause = false;
   std::string affected_by;  // "" unless downstream of a ranked root cause
+  std::vector<std::string> uses;  // its dependencies (the topology's "uses"): the web board's links
 };
 
 struct Change {
