@@ -45,7 +45,7 @@ std::string key_figure(const NodeView& v) {
 }
 
 std::string cell(const NodeView& v, bool color, std::size_t& visible) {
-  std::string text = fmt::format("{} {}", v.id, upper(to_string(v.verdict.state)));
+  std::string text = fmt::format("{} {}", v.id, shown(v.verdict.state));
   if (auto k = key_figure(v); !k.empty()) text += " " + k;
   if (!v.affected_by.empty()) text += " \u2190 " + v.affected_by;
   if (v.root_cause) text += " \u2605";  // a root cause
@@ -60,32 +60,12 @@ std::string cell(const NodeView& v, bool color, std::size_t& visible) {
 
 }  // namespace
 
-std::string root_cause_line(const Snapshot& s) {
-  if (s.diagnosis.causes.empty()) {
-    bool sick = false;
-    for (const auto& v : s.nodes) sick = sick || is_sick(v.verdict.state);
-    return sick ? "no single root cause: every sick node has a sick dependency" : "no root cause: nothing is sick";
-  }
-  const RootCause& c = s.diagnosis.causes.front();
-  std::string why;
-  for (const auto& v : s.nodes)
-    if (v.id == c.node && !v.verdict.reasons.empty()) why = " (" + v.verdict.reasons.front() + ")";
-  std::string line = fmt::format("root cause: {} {}{} \u2192 {} node{} affected", c.node, upper(to_string(c.state)),
-                                 why, c.affected.size(), c.affected.size() == 1 ? "" : "s");
-  if (s.diagnosis.causes.size() > 1) {
-    line += "; also";
-    for (std::size_t i = 1; i < s.diagnosis.causes.size() && i < 4; ++i)
-      line += fmt::format(" {} ({})", s.diagnosis.causes[i].node, s.diagnosis.causes[i].affected.size());
-  }
-  return line;
-}
-
 std::string render_board(const Snapshot& s, const std::string& topology, int width, bool color,
                          std::size_t timeline_lines) {
   width = std::max(width, 80);
   std::string out = fmt::format("dine health \u2014 topology '{}' \u2014 round {} \u2014 worst {}\n", topology, s.round,
-                                upper(to_string(s.worst)));
-  out += root_cause_line(s) + "\n\n";
+                                shown(s.worst));
+  out += s.headline() + "\n\n";
   for (Layer l : {Layer::Gateway, Layer::App, Layer::Services, Layer::Queues, Layer::Data}) {
     std::vector<const NodeView*> here;
     for (const auto& v : s.nodes)

@@ -12,7 +12,5 @@ namespace dine::monitor {
 
 std::string render_board(const Snapshot& s, const std::string& topology, int width, bool color,
                          std::size_t timeline_lines = 8);
-// "root cause: redis-cache HUNG (...) → 6 nodes affected", or "no root cause: ..." .
-std::string root_cause_line(const Snapshot& s);
 
 }  // namespace dine::monitor

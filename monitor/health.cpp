@@ -1,6 +1,7 @@
 #include "monitor/health.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 #include <fmt/format.h>
@@ -34,6 +35,12 @@ void against(Verdict& v, std::optional<double> value, double yellow, double red,
 }
 
 }  // namespace
+
+std::string shown(State s) {
+  std::string out = to_string(s);
+  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
 
 const char* to_string(State s) {
   switch (s) {

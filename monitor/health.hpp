@@ -24,6 +24,7 @@ using std::chrono::milliseconds;
 // Worst last: an order used for the summary's "worst state".
 enum class State { Green, Yellow, Unknown, Stale, Red, Down, Hung };
 const char* to_string(State s);
+std::string shown(State s);  // as boards show it: "HUNG"
 // Red, Down and Hung: the node fails its dependents.
 bool is_sick(State s);
 

@@ -127,6 +127,27 @@ Snapshot Monitor::snapshot() const {
   return snap;
 }
 
+std::string Snapshot::headline() const {
+  const Snapshot& s = *this;
+  if (s.diagnosis.causes.empty()) {
+    bool sick = false;
+    for (const auto& v : s.nodes) sick = sick || is_sick(v.verdict.state);
+    return sick ? "no single root cause: every sick node has a sick dependency" : "no root cause: nothing is sick";
+  }
+  const RootCause& c = s.diagnosis.causes.front();
+  std::string why;
+  for (const auto& v : s.nodes)
+    if (v.id == c.node && !v.verdict.reasons.empty()) why = " (" + v.verdict.reasons.front() + ")";
+  std::string line = fmt::format("root cause: {} {}{} \u2192 {} node{} affected", c.node, shown(c.state),
+                                 why, c.affected.size(), c.affected.size() == 1 ? "" : "s");
+  if (s.diagnosis.causes.size() > 1) {
+    line += "; also";
+    for (std::size_t i = 1; i < s.diagnosis.causes.size() && i < 4; ++i)
+      line += fmt::format(" {} ({})", s.diagnosis.causes[i].node, s.diagnosis.causes[i].affected.size());
+  }
+  return line;
+}
+
 nlohmann::json Snapshot::to_json() const {
   using nlohmann::json;
   json nodes_json = json::array();
@@ -153,7 +174,8 @@ nlohmann::json Snapshot::to_json() const {
                        {"to", to_string(c.to)},
                        {"reason", c.reason}});
   return {{"nodes", nodes_json},
-          {"summary", {{"worst", to_string(worst)}, {"root_causes", causes}, {"round", round}}},
+          {"summary",
+           {{"worst", to_string(worst)}, {"headline", headline()}, {"root_causes", causes}, {"round", round}}},
           {"timeline", changes}};
 }
 

@@ -55,6 +55,10 @@ struct Snapshot {
   std::vector<Change> timeline;  // oldest first, the last few
   int round = 0;
 
+  // "root cause: redis-cache HUNG (...) → 6 nodes affected", or "no root
+  // cause: ...": the first line of the terminal board, the web board and
+  // the JSON's summary.headline.
+  std::string headline() const;
   nlohmann::json to_json() const;
   // 2 if any node is red, down or hung; else 3 if any is unknown or stale;
   // else 1 if any is yellow; else 0.

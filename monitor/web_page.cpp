@@ -94,25 +94,6 @@ function keyFigure(n) {
   return Math.round(n.probe_ms) + "ms";
 }
 
-// As the terminal board's root_cause_line (monitor/board.cpp).
-function rootCauseLine(s) {
-  const causes = s.summary.root_causes;
-  if (causes.length === 0)
-    return s.nodes.some(n => SICK.has(n.state)) ? "no single root cause: every sick node has a sick dependency"
-                                                : "no root cause: nothing is sick";
-  const c = causes[0];
-  const node = s.nodes.find(n => n.id === c.node);
-  const why = node && node.reasons.length ? " (" + node.reasons[0] + ")" : "";
-  const k = c.affected.length;
-  let line = "root cause: " + c.node + " " + c.state.toUpperCase() + why + " \u2192 " + k + " node" +
-             (k === 1 ? "" : "s") + " affected";
-  if (causes.length > 1) {
-    line += "; also";
-    for (let i = 1; i < causes.length && i < 4; ++i)
-      line += " " + causes[i].node + " (" + causes[i].affected.length + ")";
-  }
-  return line;
-}
 
 function nodeBox(n) {
   const box = el("div", "node state-" + n.state + (n.root_cause ? " root-cause" : ""));
@@ -237,7 +218,7 @@ function render(s) {
                         s.nodes.length + " nodes";
   summary.setAttribute("data-worst", s.summary.worst);
   const rc = document.getElementById("root-cause");
-  rc.textContent = rootCauseLine(s);
+  rc.textContent = s.summary.headline;  // the terminal board's first line
   const causes = s.summary.root_causes;
   rc.className = causes.length ? "sick" : s.nodes.some(n => SICK.has(n.state)) ? "unsure" : "";
   if (causes.length) rc.setAttribute("data-node", causes[0].node); else rc.removeAttribute("data-node");

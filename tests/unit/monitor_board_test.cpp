@@ -37,7 +37,7 @@ Snapshot platform(State cache) {
 
 TEST(MonitorBoard, TheRootCauseLineComesFirstAndNamesTheReach) {
   Snapshot s = platform(State::Hung);
-  EXPECT_EQ(root_cause_line(s),
+  EXPECT_EQ(s.headline(),
             "root cause: redis-cache HUNG (the port accepts but nothing answered in 800 ms) \u2192 1 node affected");
   std::string board = render_board(s, "local", 80, false);
   EXPECT_NE(board.find("root cause: redis-cache HUNG"), std::string::npos) << board;
@@ -46,7 +46,7 @@ TEST(MonitorBoard, TheRootCauseLineComesFirstAndNamesTheReach) {
   EXPECT_EQ(board.find("\x1b["), std::string::npos) << "no colour unless asked";
   EXPECT_NE(render_board(s, "local", 80, true).find("\x1b[97;41m"), std::string::npos);
   EXPECT_EQ(s.exit_code(), 2);
-  EXPECT_EQ(root_cause_line(platform(State::Green)), "no root cause: nothing is sick");
+  EXPECT_EQ(platform(State::Green).headline(), "no root cause: nothing is sick");
   EXPECT_EQ(platform(State::Green).exit_code(), 0);
 }
 
