@@ -1,6 +1,9 @@
 #include "monitor/board.hpp"
 
 #include <algorithm>
+#include <map>
+#include <utility>
+#include <vector>
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -58,6 +61,56 @@ std::string cell(const NodeView& v, bool color, std::size_t& visible) {
   return out;
 }
 
+// The links, one line per group of nodes that use the same nodes:
+// "app-1 app-2 → member-1 store-1 menu-1", the targets in their state's
+// colour, wrapped to the width. A large topology shows only the links that
+// touch a node that is not green.
+std::string links(const Snapshot& s, int width, bool color) {
+  std::map<std::string, State> state;
+  for (const auto& v : s.nodes) state[v.id] = v.verdict.state;
+  const bool only_sick = s.nodes.size() > 40;
+  std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> groups;  // (users, targets)
+  std::vector<const NodeView*> top_down;
+  for (Layer l : {Layer::Gateway, Layer::App, Layer::Services, Layer::Queues, Layer::Data})
+    for (const auto& v : s.nodes)
+      if (v.layer == l) top_down.push_back(&v);
+  for (const NodeView* n : top_down) {
+    const NodeView& v = *n;
+    if (v.uses.empty()) continue;
+    if (only_sick) {
+      bool sick = state[v.id] != State::Green;
+      for (const auto& u : v.uses) sick = sick || state[u] != State::Green;
+      if (!sick) continue;
+    }
+    std::vector<std::string> targets = v.uses;
+    std::sort(targets.begin(), targets.end());
+    auto same = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.second == targets; });
+    if (same == groups.end()) groups.push_back({{v.id}, targets});
+    else same->first.push_back(v.id);
+  }
+  if (groups.empty()) return "";
+  std::string out = only_sick ? "\nlinks touching a node that is not green:\n" : "\nlinks (a node \u2192 what it uses):\n";
+  for (const auto& [users, targets] : groups) {
+    std::string line = " ";
+    std::size_t used = 1;
+    auto word = [&](const std::string& w, const char* paint) {
+      if (used + w.size() + 1 > static_cast<std::size_t>(width) && used > 4) {
+        out += line + "\n";
+        line = "     ";
+        used = line.size();
+      }
+      line += " " + (paint ? std::string(paint) + w + "\x1b[0m" : w);
+      used += w.size() + 1;
+    };
+    for (const auto& u : users) word(u, nullptr);
+    word("\u2192", nullptr);
+    used -= 2;  // the arrow is one column
+    for (const auto& t : targets) word(t, color ? colour(state.count(t) ? state[t] : State::Unknown) : nullptr);
+    out += line + "\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string render_board(const Snapshot& s, const std::string& topology, int width, bool color,
@@ -88,6 +141,7 @@ std::string render_board(const Snapshot& s, const std::string& topology, int wid
     out += line + "\n";
     if (l != Layer::Data) out += fmt::format("{:>9}\n", "\u2502");
   }
+  out += links(s, width, color);
   if (!s.timeline.empty()) {
     out += "\ntimeline:\n";
     const std::size_t from = s.timeline.size() > timeline_lines ? s.timeline.size() - timeline_lines : 0;

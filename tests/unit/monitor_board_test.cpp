@@ -30,8 +30,10 @@ Snapshot platform(State cache) {
     if (static_cast<int>(v.verdict.state) > static_cast<int>(s.worst)) s.worst = v.verdict.state;
   }
   s.diagnosis = diagnose(g, st);
-  for (auto& v : s.nodes)
+  for (auto& v : s.nodes) {
     if (auto it = s.diagnosis.affected_by.find(v.id); it != s.diagnosis.affected_by.end()) v.affected_by = it->second;
+    v.uses = g.uses[v.id];
+  }
   return s;
 }
 
@@ -43,6 +45,8 @@ TEST(MonitorBoard, TheRootCauseLineComesFirstAndNamesTheReach) {
   EXPECT_NE(board.find("root cause: redis-cache HUNG"), std::string::npos) << board;
   EXPECT_NE(board.find("[menu-1 YELLOW"), std::string::npos) << board;
   EXPECT_NE(board.find("\u2190 redis-cache"), std::string::npos) << board;
+  EXPECT_NE(board.find("  app-1 \u2192 menu-1\n"), std::string::npos) << "the links: " << board;
+  EXPECT_NE(board.find("  menu-1 \u2192 redis-cache\n"), std::string::npos) << board;
   EXPECT_EQ(board.find("\x1b["), std::string::npos) << "no colour unless asked";
   EXPECT_NE(render_board(s, "local", 80, true).find("\x1b[97;41m"), std::string::npos);
   EXPECT_EQ(s.exit_code(), 2);
