@@ -49,6 +49,7 @@ struct Run {
   asio::steady_timer wake;  // the pause between rounds: a signal cancels it
   bool colour = false;
   bool stop = false;
+  std::string last_board;  // --watch: left on the terminal at exit
   int code = 0;
   monitor::WebBoard* web = nullptr;  // --serve
   http::Server* server = nullptr;    // --serve
@@ -72,7 +73,10 @@ Task<void> once(Run* r) {
 // drawn on the terminal (--watch) and served (--serve). The exit code is the
 // last snapshot's.
 Task<void> rounds(Run* r) {
-  if (r->args.watch && r->colour) fmt::print("\x1b[?25l");  // cursor hidden while redrawing
+  // On a terminal: the alternate screen, cursor hidden, redrawn in place
+  // (home, each line cleared to its end, the rest cleared): no flicker.
+  const bool in_place = r->args.watch && !r->args.json && ::isatty(STDOUT_FILENO);
+  if (in_place) fmt::print("\x1b[?1049h\x1b[?25l");
   bool first = true;
   while (!r->stop) {
     const auto next = Clock::now() + milliseconds(r->args.interval_ms);
@@ -92,7 +96,18 @@ Task<void> rounds(Run* r) {
         fmt::print("{}\n", s.to_json().dump());
       } else {
         std::string board = monitor::render_board(s, r->topo.name, terminal_width(), r->colour);
-        fmt::print("{}{}", ::isatty(STDOUT_FILENO) ? "\x1b[H\x1b[2J" : "\n", board);
+        r->last_board = board;
+        if (in_place) {
+          std::string framed = "\x1b[H";
+          for (std::size_t at = 0, nl; at < board.size(); at = nl + 1) {
+            nl = board.find('\n', at);
+            if (nl == std::string::npos) nl = board.size();
+            framed.append(board, at, nl - at).append("\x1b[K\n");
+          }
+          fmt::print("{}\x1b[J", framed);
+        } else {
+          fmt::print("\n{}", board);
+        }
       }
       std::fflush(stdout);
     }
@@ -170,7 +185,8 @@ int health(const Globals& g, const HealthArgs& a) {
     if (e) std::rethrow_exception(e);
   });
   io.run();
-  if (a.watch && run.colour) fmt::print("\x1b[?25h\x1b[0m\n");  // the terminal as it was
+  // The terminal as it was, and the last board left on it.
+  if (a.watch && !a.json && ::isatty(STDOUT_FILENO)) fmt::print("\x1b[0m\x1b[?25h\x1b[?1049l{}", run.last_board);
   return run.code;
 }
 
