@@ -1,5 +1,8 @@
 #include "monitor/monitor.hpp"
 
+#include <algorithm>
+#include <stdexcept>
+
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -62,14 +65,24 @@ Monitor::~Monitor() = default;
 
 Task<void> Monitor::round() {
   auto ex = co_await asio::this_coro::executor;
-  // A client per round, on the caller's loop: every probe opens connections
-  // of its own (a node that accepts and does not answer is found each time),
-  // and nothing outlives the round.
-  http::ClientOptions co;
-  co.timeout = options_.deadline;
-  co.retries = 0;
-  co.max_connections_per_host = 4;
-  http::Client client(ex, co);
+  // One client for every round, on the caller's loop: a probe reuses its
+  // node's keep-alive connection. A request that times out closes its
+  // connection (the next round connects afresh: a node that accepts and does
+  // not answer is found each time); a connection the peer closed is dropped
+  // before use, so a dead node's refused reconnect reads DOWN.
+  if (!client_) {
+    http::ClientOptions co;
+    co.timeout = options_.deadline;
+    co.retries = 0;
+    co.max_connections_per_host = 4;
+    // Below every node's own keep-alive timeout, as the nodes' clients are.
+    for (const Node& n : topo_.nodes) co.idle_timeout = std::min(co.idle_timeout, milliseconds(n.limits.client_idle_ms()));
+    client_ = std::make_unique<http::Client>(ex, co);
+    client_loop_ = ex;
+  } else if (client_loop_ != ex) {
+    throw std::logic_error("Monitor::round on another event loop than its first round's");
+  }
+  http::Client& client = *client_;
   int left = static_cast<int>(sites_.size());
   asio::steady_timer done(ex, Clock::time_point::max());
   for (auto& s : sites_)

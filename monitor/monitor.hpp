@@ -71,7 +71,9 @@ class Monitor {
   ~Monitor();
 
   // One round: probes every node in parallel; returns when all have answered
-  // or given up (each within its deadline).
+  // or given up (each within its deadline). Every round runs on the same
+  // event loop, which outlives the Monitor: the HTTP probes keep their
+  // connections on it from round to round (a std::logic_error otherwise).
   Task<void> round();
   Snapshot snapshot() const;
 
@@ -82,6 +84,10 @@ class Monitor {
   ProbeOptions options_;
   Graph graph_;
   std::vector<std::unique_ptr<Site>> sites_;
+  // The dine and nginx probes' connections, kept alive across rounds; made by
+  // the first round on its loop. (PostgreSQL and Redis: fresh each round.)
+  std::unique_ptr<http::Client> client_;
+  asio::any_io_executor client_loop_;
   std::deque<Change> timeline_;
   std::map<std::string, State> last_state_;
   int rounds_ = 0;
