@@ -4,51 +4,94 @@
 #include <charconv>
 #include <cctype>
 #include <cmath>
-#include <cstdlib>
 
 namespace dine::monitor {
 namespace {
 
-bool internal_route(const Sample& s) {
-  auto it = s.labels.find("route");
-  return it != s.labels.end() && (it->second == "/healthz" || it->second == "/readyz" || it->second == "/metrics");
+bool internal_route(std::string_view route) {
+  return route == "/healthz" || route == "/readyz" || route == "/metrics";
 }
 
-double sum_of(const Samples& ss, std::string_view name, bool skip_internal) {
-  double total = 0;
-  for (const auto& s : ss)
-    if (s.name == name && !(skip_internal && internal_route(s))) total += s.value;
-  return total;
+// The families figures_of reads; every other name is skipped.
+enum class Family {
+  Requests,
+  Buckets,
+  LoopLag,
+  PoolConnections,
+  PoolMaxConnections,
+  PoolIdle,
+  PoolWaiting,
+  OutboxBacklog,
+  OutboxOldest,
+  StreamLag,
+  StreamPending,
+  DeadLetters,
+  Other
+};
+
+Family family_of(std::string_view name) {
+  // (Names of other lengths fail at the size comparison: a skipped line costs little.)
+  static constexpr std::pair<std::string_view, Family> kFamilies[] = {
+      {"dine_http_requests_total", Family::Requests},
+      {"dine_http_request_duration_seconds_bucket", Family::Buckets},
+      {"dine_event_loop_lag_seconds", Family::LoopLag},
+      {"dine_pg_pool_connections", Family::PoolConnections},
+      {"dine_pg_pool_max_connections", Family::PoolMaxConnections},
+      {"dine_pg_pool_idle", Family::PoolIdle},
+      {"dine_pg_pool_waiting", Family::PoolWaiting},
+      {"dine_outbox_backlog", Family::OutboxBacklog},
+      {"dine_outbox_oldest_unsent_seconds", Family::OutboxOldest},
+      {"dine_stream_lag", Family::StreamLag},
+      {"dine_stream_pending", Family::StreamPending},
+      {"dine_stream_dead_letters", Family::DeadLetters},
+  };
+  if (!name.starts_with("dine_")) return Family::Other;
+  for (const auto& [n, f] : kFamilies)
+    if (n == name) return f;
+  return Family::Other;
 }
 
-double max_of(const Samples& ss, std::string_view name, double none = -1) {
-  double m = none;
-  for (const auto& s : ss)
-    if (s.name == name) m = std::max(m, s.value);
-  return m;
-}
-
-double errors_of(const Samples& ss) {
-  double total = 0;
-  for (const auto& s : ss) {
-    if (s.name != "dine_http_requests_total" || internal_route(s)) continue;
-    auto st = s.labels.find("status");
-    if (st != s.labels.end() && !st->second.empty() && st->second[0] == '5') total += s.value;
+bool number_of(std::string_view num, double& v) {
+  if (num == "+Inf") v = INFINITY;
+  else if (num == "-Inf") v = -INFINITY;
+  else if (num == "NaN") v = NAN;
+  else {
+    auto [ptr, ec] = std::from_chars(num.data(), num.data() + num.size(), v);
+    return ec == std::errc() && ptr == num.data() + num.size();
   }
-  return total;
+  return true;
 }
 
-// le -> count, summed over routes (cumulative buckets).
-std::map<double, double> buckets_of(const Samples& ss) {
-  std::map<double, double> b;
-  for (const auto& s : ss) {
-    if (s.name != "dine_http_request_duration_seconds_bucket" || internal_route(s)) continue;
-    auto le = s.labels.find("le");
-    if (le == s.labels.end()) continue;
-    double bound = le->second == "+Inf" ? INFINITY : std::strtod(le->second.c_str(), nullptr);
-    b[bound] += s.value;
+double max_or(double m, double v) { return m < 0 ? v : std::max(m, v); }
+
+double count_at(const std::vector<std::pair<double, double>>& buckets, double bound) {
+  for (const auto& [b, c] : buckets)
+    if (b == bound) return c;
+  return 0;
+}
+
+// One line's labels from just after its '{' to just after its '}', values
+// left as written (escapes in place: route, status and le have none);
+// false when malformed.
+bool read_labels(std::string_view line, std::size_t& i, std::string_view& route, std::string_view& status,
+                 std::string_view& le) {
+  while (i < line.size() && line[i] != '}') {
+    const std::size_t eq = line.find('=', i);
+    if (eq == std::string_view::npos || eq + 1 >= line.size() || line[eq + 1] != '"') return false;
+    const std::string_view key = line.substr(i, eq - i);
+    std::size_t j = eq + 2;
+    while (j < line.size() && line[j] != '"') j += line[j] == '\\' ? 2 : 1;
+    if (j >= line.size()) return false;
+    const std::string_view value = line.substr(eq + 2, j - eq - 2);
+    if (key == "route") route = value;
+    else if (key == "status") status = value;
+    else if (key == "le") le = value;
+    i = j + 1;
+    if (i < line.size() && line[i] == ',') ++i;
   }
-  return b;
+  if (i >= line.size()) return false;
+  ++i;  // '}'
+  return true;
 }
 
 bool valid_name(std::string_view n) {
@@ -59,13 +102,6 @@ bool valid_name(std::string_view n) {
 }
 
 }  // namespace
-
-const std::vector<std::string_view>& scored_prefixes() {
-  static const std::vector<std::string_view> p = {"dine_http_requests_total", "dine_http_request_duration_seconds_bucket",
-                                                  "dine_event_loop_lag_seconds", "dine_pg_pool_", "dine_outbox_",
-                                                  "dine_stream_"};
-  return p;
-}
 
 Samples parse_prometheus(std::string_view text, const std::vector<std::string_view>& only_prefixes) {
   Samples out;
@@ -133,39 +169,106 @@ Samples parse_prometheus(std::string_view text, const std::vector<std::string_vi
   return out;
 }
 
-std::map<std::string, double> figures_of(const Samples& now, const Samples* before, double min_requests) {
-  std::map<std::string, double> f;
-  if (double lag = max_of(now, "dine_event_loop_lag_seconds"); lag >= 0) f["loop_lag_ms"] = lag * 1000;
-  const double open = sum_of(now, "dine_pg_pool_connections", false);
-  const double idle = sum_of(now, "dine_pg_pool_idle", false);
-  if (open > 0) {
-    // Against what the pools may open (a pool that opened 1 of its 8 is not full).
-    const double max = sum_of(now, "dine_pg_pool_max_connections", false);
-    f["pool_size"] = std::max(open, max);
-    f["pool_busy"] = open - idle;
-    f["pool_waiting"] = sum_of(now, "dine_pg_pool_waiting", false);
+void Scrape::add(std::string_view name, std::string_view route, std::string_view status, std::string_view le,
+                 double value) {
+  switch (family_of(name)) {
+    case Family::Requests:
+      if (internal_route(route)) return;
+      requests += value;
+      if (status.starts_with('5')) errors += value;
+      return;
+    case Family::Buckets: {
+      double bound = 0;
+      if (internal_route(route) || le.empty() || !number_of(le, bound)) return;
+      auto at = std::lower_bound(buckets.begin(), buckets.end(), bound,
+                                 [](const std::pair<double, double>& b, double x) { return b.first < x; });
+      if (at == buckets.end() || at->first != bound) at = buckets.insert(at, {bound, 0.0});
+      at->second += value;
+      return;
+    }
+    case Family::LoopLag: loop_lag_s = max_or(loop_lag_s, value); return;
+    case Family::PoolConnections: pool_connections += value; return;
+    case Family::PoolMaxConnections: pool_max_connections += value; return;
+    case Family::PoolIdle: pool_idle += value; return;
+    case Family::PoolWaiting: pool_waiting += value; return;
+    case Family::OutboxBacklog: outbox_backlog += value; return;
+    case Family::OutboxOldest: outbox_oldest_s = max_or(outbox_oldest_s, value); return;
+    case Family::StreamLag: stream_lag = max_or(stream_lag, value); return;
+    case Family::StreamPending: stream_pending = max_or(stream_pending, value); return;
+    case Family::DeadLetters: dead_letters = max_or(dead_letters, value); return;
+    case Family::Other: return;
   }
-  if (double b = sum_of(now, "dine_outbox_backlog", false); b > 0) f["outbox_backlog"] = b;
-  if (double o = max_of(now, "dine_outbox_oldest_unsent_seconds"); o >= 0) f["outbox_oldest_s"] = o;
-  if (double l = max_of(now, "dine_stream_lag"); l >= 0) f["stream_lag"] = l;
-  if (double p = max_of(now, "dine_stream_pending"); p >= 0) f["stream_pending"] = p;
-  if (double d = max_of(now, "dine_stream_dead_letters"); d >= 0) f["dead_letters"] = d;
+}
+
+Scrape scrape_of(std::string_view text) {
+  Scrape out;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.empty() || line[0] == '#') continue;
+    std::size_t i = 0;
+    while (i < line.size() && line[i] != '{' && line[i] != ' ') ++i;
+    const std::string_view name = line.substr(0, i);
+    if (family_of(name) == Family::Other) continue;
+    std::string_view route, status, le;
+    if (i < line.size() && line[i] == '{' && !read_labels(line, ++i, route, status, le)) continue;
+    while (i < line.size() && line[i] == ' ') ++i;
+    std::string_view num = line.substr(i);
+    if (auto sp = num.find(' '); sp != std::string_view::npos) num = num.substr(0, sp);  // a timestamp after it
+    double value = 0;
+    if (num.empty() || !number_of(num, value)) continue;
+    out.add(name, route, status, le, value);
+  }
+  return out;
+}
+
+Scrape scrape_of(const Samples& samples) {
+  Scrape out;
+  auto label = [](const Sample& s, const char* key) -> std::string_view {
+    auto it = s.labels.find(key);
+    return it == s.labels.end() ? std::string_view() : std::string_view(it->second);
+  };
+  for (const auto& s : samples) out.add(s.name, label(s, "route"), label(s, "status"), label(s, "le"), s.value);
+  return out;
+}
+
+std::map<std::string, double> figures_of(const Samples& now, const Samples* before, double min_requests) {
+  const Scrape was = before ? scrape_of(*before) : Scrape{};
+  return figures_of(scrape_of(now), before ? &was : nullptr, min_requests);
+}
+
+std::map<std::string, double> figures_of(const Scrape& now, const Scrape* before, double min_requests) {
+  std::map<std::string, double> f;
+  if (now.loop_lag_s >= 0) f["loop_lag_ms"] = now.loop_lag_s * 1000;
+  if (now.pool_connections > 0) {
+    // Against what the pools may open (a pool that opened 1 of its 8 is not full).
+    f["pool_size"] = std::max(now.pool_connections, now.pool_max_connections);
+    f["pool_busy"] = now.pool_connections - now.pool_idle;
+    f["pool_waiting"] = now.pool_waiting;
+  }
+  if (now.outbox_backlog > 0) f["outbox_backlog"] = now.outbox_backlog;
+  if (now.outbox_oldest_s >= 0) f["outbox_oldest_s"] = now.outbox_oldest_s;
+  if (now.stream_lag >= 0) f["stream_lag"] = now.stream_lag;
+  if (now.stream_pending >= 0) f["stream_pending"] = now.stream_pending;
+  if (now.dead_letters >= 0) f["dead_letters"] = now.dead_letters;
   if (!before) return f;
 
-  const double requests = sum_of(now, "dine_http_requests_total", true) - sum_of(*before, "dine_http_requests_total", true);
+  const double requests = now.requests - before->requests;
   f["requests"] = std::max(0.0, requests);
-  if (requests >= min_requests) f["error_rate"] = std::max(0.0, errors_of(now) - errors_of(*before)) / requests;
-  auto b1 = buckets_of(now), b0 = buckets_of(*before);
-  const double total = b1.count(INFINITY) ? b1[INFINITY] - b0[INFINITY] : 0;
+  if (requests >= min_requests) f["error_rate"] = std::max(0.0, now.errors - before->errors) / requests;
+  const double total = count_at(now.buckets, INFINITY) - count_at(before->buckets, INFINITY);
   if (total >= min_requests) {
     const double want = 0.99 * total;
-    for (const auto& [bound, count] : b1) {
-      if (count - b0[bound] >= want) {
+    for (const auto& [bound, count] : now.buckets) {
+      if (count - count_at(before->buckets, bound) >= want) {
         // The bucket's upper bound (the slowest bucket's: its lower one, so the
         // figure stays finite): an upper estimate, as Prometheus gives.
         double ms = std::isinf(bound) ? 0 : bound * 1000;
         if (std::isinf(bound)) {
-          for (const auto& [b, c] : b1)
+          for (const auto& [b, c] : now.buckets)
             if (!std::isinf(b)) ms = b * 1000;
         }
         f["p99_ms"] = ms;

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace dine::monitor {
@@ -18,11 +19,28 @@ struct Sample {
 using Samples = std::vector<Sample>;
 
 // Skips comments, blank and malformed lines. With `only_prefixes`, also every
-// sample whose name starts with none of them (cheap: a node's /metrics is
-// tens of KB, and a board reads hundreds of them a second).
+// sample whose name starts with none of them.
 Samples parse_prometheus(std::string_view text, const std::vector<std::string_view>& only_prefixes = {});
-// The names figures_of reads.
-const std::vector<std::string_view>& scored_prefixes();
+
+// What figures_of reads of one scrape, summed while reading: a few numbers
+// whatever the size of the /metrics. A node's /metrics is tens of KB and a
+// board reads hundreds of them a second, so scrape_of(text) reads it in one
+// pass that allocates nothing for the lines it skips (every name figures_of
+// does not read) nor for the labels of those it keeps.
+struct Scrape {
+  double requests = 0;  // dine_http_requests_total, the probes' own routes left out
+  double errors = 0;    // of those, status 5xx
+  std::vector<std::pair<double, double>> buckets;  // le -> count summed over routes (same routes), by le
+  double loop_lag_s = -1;                           // the slowest worker; -1: none
+  double pool_connections = 0, pool_max_connections = 0, pool_idle = 0, pool_waiting = 0;  // summed over pools, workers
+  double outbox_backlog = 0;
+  double outbox_oldest_s = -1, stream_lag = -1, stream_pending = -1, dead_letters = -1;  // max; -1: none
+
+  // One sample, its labels `route`, `status` and `le` ("" when absent).
+  void add(std::string_view name, std::string_view route, std::string_view status, std::string_view le, double value);
+};
+Scrape scrape_of(std::string_view text);
+Scrape scrape_of(const Samples& samples);
 
 // The figures of health.hpp's Observation from a scrape, and the previous one
 // for rates (without it, only gauges):
@@ -34,6 +52,7 @@ const std::vector<std::string_view>& scored_prefixes();
 //   outbox_backlog, outbox_oldest_s, stream_lag, stream_pending, dead_letters
 // Routes /healthz, /readyz and /metrics are left out of requests and latency
 // (the probes' own calls).
+std::map<std::string, double> figures_of(const Scrape& now, const Scrape* before, double min_requests = 20);
 std::map<std::string, double> figures_of(const Samples& now, const Samples* before, double min_requests = 20);
 
 }  // namespace dine::monitor

@@ -139,8 +139,8 @@ Task<Observation> probe_dine(http::Client& client, const Node& n, ProbeMemory& m
     else if (status == "degraded") o.warnings.push_back("degraded: a degradable dependency is down");
     http::ClientResponse m = co_await get(client, n, "/metrics", deadline);
     if (m.status == 200) {
-      auto now = std::make_unique<Samples>(parse_prometheus(m.body, scored_prefixes()));
-      o.figures = figures_of(*now, memory.last_scrape.get());
+      Scrape now = scrape_of(m.body);
+      o.figures = figures_of(now, memory.last_scrape ? &*memory.last_scrape : nullptr);
       memory.last_scrape = std::move(now);
       auto waiting = o.figures.find("pool_waiting");
       if (waiting != o.figures.end() && waiting->second > 0)

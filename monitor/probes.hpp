@@ -12,7 +12,7 @@
 //           clients, persistence errors)
 //   nginx   any HTTP answer on its port (the gateway answers 404 JSON on /)
 // A new kind plugs in as one more function of this shape.
-#include <memory>
+#include <optional>
 #include <string>
 
 #include "core/async.hpp"
@@ -37,7 +37,7 @@ struct ProbeOptions {
 
 // What a node's probe keeps between rounds (its last /metrics scrape).
 struct ProbeMemory {
-  std::unique_ptr<Samples> last_scrape;
+  std::optional<Scrape> last_scrape;
 };
 
 Task<Observation> probe_dine(http::Client& client, const Node& n, ProbeMemory& memory, ProbeOptions o);

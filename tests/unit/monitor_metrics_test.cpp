@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 
 #include "monitor/metrics_text.hpp"
 
@@ -77,6 +78,34 @@ TEST(MonitorMetrics, FewRequestsGiveNoRate) {
   EXPECT_EQ(f.at("requests"), 0);
   EXPECT_EQ(f.count("error_rate"), 0u);
   EXPECT_EQ(f.count("p99_ms"), 0u);
+}
+
+// The probes read /metrics in one pass (scrape_of): the same figures as
+// from the parsed samples, the families it does not read skipped whatever
+// they hold.
+TEST(MonitorMetrics, TheOnePassReadingGivesTheSameFiguresAsTheSamples) {
+  const std::string noise = R"(# TYPE dine_http_request_duration_seconds_sum counter
+dine_http_request_duration_seconds_sum{route="/v1/orders",method="POST"} 12.5
+dine_http_client_requests_total{upstream="127.0.0.1:1",status="503"} 99999
+dine_http_requests_totalx{route="/v1/orders",status="503"} 99999
+dine_http_requests_total{route="/v1/{id}}",status="500"} not-a-number
+dine_http_requests_total{route="/v1/\"x}\"",status="503",method="GET"} 5
+dine_http_requests_total{route="/v1/unterminated,status="503"} 7
+dine_pg_pool_max_connections{pool="pg-order-0",worker="0"} 32
+)";
+  const std::string before = std::string(kBefore) + noise, now = std::string(kNow) + noise;
+  const Scrape s0 = scrape_of(before), s1 = scrape_of(now);
+  const Samples p0 = parse_prometheus(before), p1 = parse_prometheus(now);
+  EXPECT_EQ(figures_of(s1, &s0), figures_of(p1, &p0));
+  EXPECT_EQ(figures_of(s1, nullptr), figures_of(p1, nullptr));
+  EXPECT_EQ(s1.requests, 190 + 11 + 5) << "a quoted '}' in a label value does not end the labels";
+  EXPECT_EQ(s1.errors, 11 + 5);
+  auto f = figures_of(s1, &s0);
+  EXPECT_EQ(f.at("requests"), 100);
+  EXPECT_DOUBLE_EQ(f.at("error_rate"), 0.1);
+  EXPECT_EQ(f.at("p99_ms"), 1000);
+  EXPECT_NEAR(f.at("loop_lag_ms"), 300, 1e-9);
+  EXPECT_EQ(f.at("pool_busy"), 8);
 }
 
 }  // namespace
