@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <deque>
 #include <random>
 #include <type_traits>
@@ -40,6 +41,7 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kResponseBodyLimit = 64 * 1024 * 1024;
+constexpr std::uint64_t kBodyReadChunk = 16 * 1024;  // room for a response body, at most: a few reads for tens of KB
 
 const log::Logger& logger() {
   static const log::Logger l("http_client");
@@ -370,7 +372,14 @@ Task<Attempt> exchange(std::shared_ptr<Impl> impl, std::shared_ptr<Call> call) {
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(kResponseBodyLimit);
     if (call->method == "HEAD") parser.skip(true);
-    auto [rec, read] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+    auto [rec, read] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
+    if (!rec && !parser.is_done()) {
+      // Beast reads into the room the buffer has, at least 512 bytes: a body
+      // of tens of KB (a /metrics) would take a hundred reads. Room for it.
+      const std::uint64_t body = parser.content_length().value_or(kBodyReadChunk);
+      buffer.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(body, kBodyReadChunk)));
+      std::tie(rec, read) = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+    }
     if (rec) {
       a.failure = failure_of(rec, UpstreamFailure::Broken);
       a.error = rec.message();
