@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 
 namespace dine::monitor {
 namespace {
@@ -51,7 +52,31 @@ Family family_of(std::string_view name) {
   return Family::Other;
 }
 
+// A plain decimal of at most 15 digits ("1042", "0.0025"): its digits as an
+// integer, exact in a double, over a power of ten, also exact: one correctly
+// rounded division, the double from_chars would give. False for the rest.
+bool plain_decimal(std::string_view num, double& v) {
+  static constexpr double kPow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+  if (num.empty() || num.size() > 16) return false;
+  std::uint64_t digits = 0;
+  int count = 0, decimals = -1;
+  for (char c : num) {
+    if (c == '.' && decimals < 0) {
+      decimals = 0;
+      continue;
+    }
+    if (c < '0' || c > '9') return false;
+    digits = digits * 10 + static_cast<std::uint64_t>(c - '0');
+    ++count;
+    if (decimals >= 0) ++decimals;
+  }
+  if (count == 0 || count > 15) return false;
+  v = static_cast<double>(digits) / kPow10[std::max(decimals, 0)];
+  return true;
+}
+
 bool number_of(std::string_view num, double& v) {
+  if (plain_decimal(num, v)) return true;
   if (num == "+Inf") v = INFINITY;
   else if (num == "-Inf") v = -INFINITY;
   else if (num == "NaN") v = NAN;

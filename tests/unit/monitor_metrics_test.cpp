@@ -108,5 +108,15 @@ dine_pg_pool_max_connections{pool="pg-order-0",worker="0"} 32
   EXPECT_EQ(f.at("pool_busy"), 8);
 }
 
+TEST(MonitorMetrics, NumbersReadAsFromChars) {
+  for (const char* n : {"0", "7", "1042", "0.0005", "0.0025", "2.5", "123456789012345", "1234567890.12345",
+                        "0.000000000000001", "1e3", "1.5e-3", "-2", "1234567890123456", ".5", "5."}) {
+    const std::string text = std::string("dine_event_loop_lag_seconds{worker=\"0\"} ") + n + "\n";
+    const Samples parsed = parse_prometheus(text);
+    ASSERT_EQ(parsed.size(), 1u) << n;
+    EXPECT_EQ(scrape_of(text).loop_lag_s, parsed[0].value) << n;
+  }
+}
+
 }  // namespace
 }  // namespace dine::monitor
