@@ -65,7 +65,8 @@ Monitor::Monitor(const Topology& topo, Thresholds t, ProbeOptions o)
   // allocated together and freed together: glibc would give the heap back to
   // the kernel after each round and fault it in again (zeroed) the next one,
   // a quarter of the board's CPU for 500 nodes. Keep what a round needs.
-  // (Process-wide, and meant so: one Monitor per `dine health` process.)
+  // (Process-wide, and meant so: a Monitor runs in `dine health`, or in
+  // `dine demo` beside its load, never in a serving node.)
   ::mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
 }
 

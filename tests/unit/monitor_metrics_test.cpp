@@ -106,6 +106,7 @@ dine_pg_pool_max_connections{pool="pg-order-0",worker="0"} 32
   EXPECT_EQ(f.at("p99_ms"), 1000);
   EXPECT_NEAR(f.at("loop_lag_ms"), 300, 1e-9);
   EXPECT_EQ(f.at("pool_busy"), 8);
+  EXPECT_EQ(f.at("pool_size"), 32) << "what the pools may open, not what they opened";
 }
 
 TEST(MonitorMetrics, NumbersReadAsFromChars) {
