@@ -1,6 +1,5 @@
 #include "monitor/monitor.hpp"
 
-#include <malloc.h>
 
 #include <algorithm>
 #include <stdexcept>
@@ -61,13 +60,6 @@ Layer layer_of(const Node& n) {
 Monitor::Monitor(const Topology& topo, Thresholds t, ProbeOptions o)
     : topo_(topo), thresholds_(t), options_(o), graph_(graph_of(topo)) {
   for (const Node& n : topo.nodes) sites_.push_back(std::make_unique<Site>(&n, thresholds_));
-  // Each round, every node's answers (a /metrics of tens of KB each) are
-  // allocated together and freed together: glibc would give the heap back to
-  // the kernel after each round and fault it in again (zeroed) the next one,
-  // a quarter of the board's CPU for 500 nodes. Keep what a round needs.
-  // (Process-wide, and meant so: a Monitor runs in `dine health`, or in
-  // `dine demo` beside its load, never in a serving node.)
-  ::mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
 }
 
 Monitor::~Monitor() = default;
