@@ -85,6 +85,13 @@ Verdict judge(const Observation& o, const Thresholds& t) {
       worse(v, State::Red, fmt::format("pool {:.0f}/{:.0f} busy, {:.0f} waiting", *busy, *size, *waiting));
     else if (use > t.pool_yellow) worse(v, State::Yellow, fmt::format("pool {:.0f}/{:.0f} busy", *busy, *size));
   }
+  // The node's cap on requests in flight, as a pool: full is shedding load (503s).
+  auto admitted = figure(o, "in_flight_admitted"), cap = figure(o, "in_flight_cap");
+  if (admitted && cap && *cap > 0) {
+    const double use = *admitted / *cap;
+    if (use >= t.pool_red) worse(v, State::Red, fmt::format("in flight {:.0f}/{:.0f}: at the cap", *admitted, *cap));
+    else if (use > t.pool_yellow) worse(v, State::Yellow, fmt::format("in flight {:.0f}/{:.0f}", *admitted, *cap));
+  }
   if (auto lag = figure(o, "loop_lag_ms"))
     against(v, lag, t.loop_lag_yellow_ms, t.loop_lag_red_ms, fmt::format("event-loop lag {:.0f} ms", *lag));
   auto used = figure(o, "memory_used"), max = figure(o, "memory_max");

@@ -27,6 +27,10 @@ enum class Family {
   StreamLag,
   StreamPending,
   DeadLetters,
+  InFlight,
+  Connections,
+  CapAdmitted,
+  CapMax,
   Other
 };
 
@@ -45,6 +49,10 @@ Family family_of(std::string_view name) {
       {"dine_stream_lag", Family::StreamLag},
       {"dine_stream_pending", Family::StreamPending},
       {"dine_stream_dead_letters", Family::DeadLetters},
+      {"dine_http_in_flight", Family::InFlight},
+      {"dine_http_connections", Family::Connections},
+      {"dine_http_in_flight_admitted", Family::CapAdmitted},
+      {"dine_http_in_flight_max", Family::CapMax},
   };
   if (!name.starts_with("dine_")) return Family::Other;
   for (const auto& [n, f] : kFamilies)
@@ -221,6 +229,10 @@ void Scrape::add(std::string_view name, std::string_view route, std::string_view
     case Family::StreamLag: stream_lag = max_or(stream_lag, value); return;
     case Family::StreamPending: stream_pending = max_or(stream_pending, value); return;
     case Family::DeadLetters: dead_letters = max_or(dead_letters, value); return;
+    case Family::InFlight: in_flight += value; return;
+    case Family::Connections: connections += value; return;
+    case Family::CapAdmitted: cap_admitted += value; return;
+    case Family::CapMax: cap_max += value; return;
     case Family::Other: return;
   }
 }
@@ -279,6 +291,13 @@ std::map<std::string, double> figures_of(const Scrape& now, const Scrape* before
   if (now.stream_lag >= 0) f["stream_lag"] = now.stream_lag;
   if (now.stream_pending >= 0) f["stream_pending"] = now.stream_pending;
   if (now.dead_letters >= 0) f["dead_letters"] = now.dead_letters;
+  // The probe's own request is one of them: what the node carries besides.
+  f["in_flight"] = std::max(0.0, now.in_flight - 1);
+  f["http_connections"] = now.connections;
+  if (now.cap_max > 0) {
+    f["in_flight_cap"] = now.cap_max;
+    f["in_flight_admitted"] = now.cap_admitted;
+  }
   if (!before) return f;
 
   const double requests = now.requests - before->requests;

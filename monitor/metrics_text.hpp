@@ -35,6 +35,8 @@ struct Scrape {
   double pool_connections = 0, pool_max_connections = 0, pool_idle = 0, pool_waiting = 0;  // summed over pools, workers
   double outbox_backlog = 0;
   double outbox_oldest_s = -1, stream_lag = -1, stream_pending = -1, dead_letters = -1;  // max; -1: none
+  double in_flight = 0, connections = 0;  // HTTP requests being handled, server connections open
+  double cap_admitted = 0, cap_max = 0;   // under the node's in-flight cap (0: no cap)
 
   // One sample, its labels `route`, `status` and `le` ("" when absent).
   void add(std::string_view name, std::string_view route, std::string_view status, std::string_view le, double value);
@@ -50,6 +52,8 @@ Scrape scrape_of(const Samples& samples);
 //   pool_busy, pool_size     PostgreSQL connections in use and open, summed over pools
 //   pool_waiting             callers waiting for a connection
 //   outbox_backlog, outbox_oldest_s, stream_lag, stream_pending, dead_letters
+//   in_flight, http_connections  requests being handled (the probe's own left out), connections open
+//   in_flight_admitted, in_flight_cap  places taken under the node's in-flight cap, and the cap
 // Routes /healthz, /readyz and /metrics are left out of requests and latency
 // (the probes' own calls).
 std::map<std::string, double> figures_of(const Scrape& now, const Scrape* before, double min_requests = 20);

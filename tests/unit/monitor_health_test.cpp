@@ -37,6 +37,11 @@ TEST(MonitorHealth, ARoundIsJudgedByItsFiguresWithReasons) {
   EXPECT_EQ(judge(o, t).reasons.size(), 2u);
   o.figures = {{"memory_used", 97}, {"memory_max", 100}};
   EXPECT_EQ(judge(o, t).state, State::Red);
+  o.figures = {{"in_flight_admitted", 1000}, {"in_flight_cap", 1000}};
+  EXPECT_EQ(judge(o, t).state, State::Red);
+  EXPECT_EQ(judge(o, t).reasons.at(0), "in flight 1000/1000: at the cap");
+  o.figures = {{"in_flight_admitted", 900}, {"in_flight_cap", 1000}};
+  EXPECT_EQ(judge(o, t).state, State::Yellow);
   o.figures = {{"replication_lag_ms", 2500}};
   EXPECT_EQ(judge(o, t).state, State::Yellow);
   EXPECT_EQ(judge(o, t).reasons.at(0), "replication lag 2.5 s > 1");

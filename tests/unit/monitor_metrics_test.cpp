@@ -39,6 +39,10 @@ dine_pg_pool_idle{pool="pg-order-1",worker="0"} 8
 dine_pg_pool_waiting{pool="pg-order-0",worker="0"} 3
 dine_outbox_oldest_unsent_seconds{shard="pg-order-0"} 42
 dine_stream_lag{stream="dine:orders",group="oms"} 7
+dine_http_in_flight 5
+dine_http_connections 12
+dine_http_in_flight_admitted 4
+dine_http_in_flight_max 1000
 broken line without value
 dine_weird{label="a \"quoted\" value"} 1 1700000000000
 )";
@@ -67,6 +71,10 @@ TEST(MonitorMetrics, RatesComeFromTheDifferenceOfTwoScrapes) {
   EXPECT_EQ(f.at("pool_waiting"), 3);
   EXPECT_EQ(f.at("outbox_oldest_s"), 42);
   EXPECT_EQ(f.at("stream_lag"), 7);
+  EXPECT_EQ(f.at("in_flight"), 4) << "the probe's own /metrics left out";
+  EXPECT_EQ(f.at("http_connections"), 12);
+  EXPECT_EQ(f.at("in_flight_admitted"), 4);
+  EXPECT_EQ(f.at("in_flight_cap"), 1000);
   auto first = figures_of(now, nullptr);
   EXPECT_EQ(first.count("error_rate"), 0u) << "no rate without a previous scrape";
   EXPECT_EQ(first.at("pool_busy"), 8);
