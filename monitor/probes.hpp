@@ -11,7 +11,9 @@
 //   redis   a fresh connection, PING, INFO (memory against maxmemory,
 //           clients, persistence errors)
 //   nginx   any HTTP answer on its port (the gateway answers 404 JSON on /)
-// A new kind plugs in as one more function of this shape.
+// Each kind in its own file (monitor/probe_<kind>.cpp, helpers in
+// monitor/probe_support.hpp): a new kind (OMS, push, a network link) is one
+// more file with a function of this shape, and one more case in probe().
 #include <optional>
 #include <string>
 
