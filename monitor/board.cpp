@@ -111,6 +111,22 @@ std::string links(const Snapshot& s, int width, bool color) {
   return out;
 }
 
+// The gateways' interfaces (Snapshot::interfaces), the busiest first.
+std::string interfaces(const Snapshot& s, std::size_t lines) {
+  const std::vector<Interface>& all = s.interfaces;
+  if (all.empty()) return "";
+  std::string out = fmt::format("\ninterfaces (the gateways' access logs, last seconds):\n  {:<32} {:>8} {:>9} {:>6} {:>6} {:>7}\n",
+                                "ROUTE", "REQ/S", "KB/S OUT", "5XX/S", "429/S", "P99 MS");
+  for (std::size_t k = 0; k < all.size() && k < lines; ++k) {
+    const Interface& i = all[k];
+    std::string route = i.route.size() > 32 ? i.route.substr(0, 31) + "~" : i.route;
+    out += fmt::format("  {:<32} {:>8.1f} {:>9.1f} {:>6.1f} {:>6.1f} {:>7.0f}\n", route, i.requests_per_s,
+                       i.bytes_out_per_s / 1024, i.status_5xx_per_s, i.rate_limited_per_s, i.p99_ms);
+  }
+  if (all.size() > lines) out += fmt::format("  ({} more)\n", all.size() - lines);
+  return out;
+}
+
 }  // namespace
 
 std::string render_board(const Snapshot& s, const std::string& topology, int width, bool color,
@@ -142,6 +158,7 @@ std::string render_board(const Snapshot& s, const std::string& topology, int wid
     if (l != Layer::Data) out += fmt::format("{:>9}\n", "\u2502");
   }
   out += links(s, width, color);
+  out += interfaces(s, 6);
   if (!s.timeline.empty()) {
     out += "\ntimeline:\n";
     const std::size_t from = s.timeline.size() > timeline_lines ? s.timeline.size() - timeline_lines : 0;

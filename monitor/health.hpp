@@ -28,6 +28,13 @@ std::string shown(State s);  // as boards show it: "HUNG"
 // Red, Down and Hung: the node fails its dependents.
 bool is_sick(State s);
 
+// A gateway's figures for one interface (a route pattern of its access log)
+// over the probe's window.
+struct Interface {
+  std::string route;
+  double requests_per_s = 0, bytes_out_per_s = 0, status_5xx_per_s = 0, rate_limited_per_s = 0, p99_ms = 0;
+};
+
 // One probe round of one node.
 struct Observation {
   Clock::time_point at;
@@ -42,6 +49,7 @@ struct Observation {
   std::vector<std::string> failures;  // red reasons the probe saw itself ("/readyz 503 db_unavailable")
   std::vector<std::string> warnings;  // yellow reasons ("degraded: pg-order-2 down")
   std::vector<std::string> hung;      // HUNG reasons the probe saw ("worker 1 stalled 2300 ms": a wedged thread)
+  std::vector<Interface> interfaces;  // a gateway's: per route, busiest first
 };
 
 // Thresholds, from the topology's "health" section (defaults here).

@@ -110,6 +110,27 @@ Task<void> Monitor::round() {
   }
 }
 
+std::vector<Interface> sum_interfaces(const std::vector<NodeView>& nodes) {
+  std::vector<Interface> out;
+  for (const auto& v : nodes)
+    for (const auto& i : v.interfaces) {
+      auto same = std::find_if(out.begin(), out.end(),
+                               [&](const Interface& a) { return a.route == i.route; });
+      if (same == out.end()) {
+        out.push_back(i);
+        continue;
+      }
+      same->requests_per_s += i.requests_per_s;
+      same->bytes_out_per_s += i.bytes_out_per_s;
+      same->status_5xx_per_s += i.status_5xx_per_s;
+      same->rate_limited_per_s += i.rate_limited_per_s;
+      same->p99_ms = std::max(same->p99_ms, i.p99_ms);
+    }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Interface& a, const Interface& b) { return a.requests_per_s > b.requests_per_s; });
+  return out;
+}
+
 Snapshot Monitor::snapshot() const {
   Snapshot snap;
   snap.round = rounds_;
@@ -125,6 +146,7 @@ Snapshot Monitor::snapshot() const {
     v.verdict = s->health.verdict(now);
     if (const Observation* o = s->health.last()) {
       v.figures = o->figures;
+      v.interfaces = o->interfaces;
       v.took_ms = o->took_ms;
     }
     states[v.id] = v.verdict.state;
@@ -138,6 +160,7 @@ Snapshot Monitor::snapshot() const {
       v.affected_by = it->second;
   }
   snap.timeline.assign(timeline_.begin(), timeline_.end());
+  snap.interfaces = sum_interfaces(snap.nodes);
   return snap;
 }
 
@@ -162,10 +185,26 @@ std::string Snapshot::headline() const {
   return line;
 }
 
+namespace {
+
+nlohmann::json interfaces_json(const std::vector<Interface>& list) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& i : list)
+    out.push_back({{"route", i.route},
+                   {"requests_per_s", i.requests_per_s},
+                   {"bytes_out_per_s", i.bytes_out_per_s},
+                   {"status_5xx_per_s", i.status_5xx_per_s},
+                   {"rate_limited_per_s", i.rate_limited_per_s},
+                   {"p99_ms", i.p99_ms}});
+  return out;
+}
+
+}  // namespace
+
 nlohmann::json Snapshot::to_json() const {
   using nlohmann::json;
   json nodes_json = json::array();
-  for (const auto& v : nodes)
+  for (const auto& v : nodes) {
     nodes_json.push_back({{"id", v.id},
                           {"kind", v.kind},
                           {"role", v.role.empty() ? json(nullptr) : json(v.role)},
@@ -177,6 +216,9 @@ nlohmann::json Snapshot::to_json() const {
                           {"root_cause", v.root_cause},
                           {"affected_by", v.affected_by.empty() ? json(nullptr) : json(v.affected_by)},
                           {"uses", v.uses}});
+    if (v.kind != "nginx") continue;
+    nodes_json.back()["interfaces"] = interfaces_json(v.interfaces);  // a gateway's, busiest first
+  }
   json causes = json::array();
   for (const auto& c : diagnosis.causes)
     causes.push_back({{"node", c.node}, {"state", to_string(c.state)}, {"affected", c.affected}});
@@ -189,7 +231,11 @@ nlohmann::json Snapshot::to_json() const {
                        {"reason", c.reason}});
   return {{"nodes", nodes_json},
           {"summary",
-           {{"worst", to_string(worst)}, {"headline", headline()}, {"root_causes", causes}, {"round", round}}},
+           {{"worst", to_string(worst)},
+            {"headline", headline()},
+            {"root_causes", causes},
+            {"round", round},
+            {"interfaces", interfaces_json(interfaces)}}},
           {"timeline", changes}};
 }
 

@@ -35,11 +35,16 @@ struct NodeView {
   Layer layer = Layer::Data;
   Verdict verdict;
   std::map<std::string, double> figures;
+  std::vector<Interface> interfaces;  // a gateway's, per route
   double took_ms = 0;
   bool root_cause = false;
   std::string affected_by;  // "" unless downstream of a ranked root cause
   std::vector<std::string> uses;  // its dependencies (the topology's "uses"): the web board's links
 };
+
+// The gateways' interfaces summed over the gateways (p99: the worst
+// gateway's), the busiest first.
+std::vector<Interface> sum_interfaces(const std::vector<NodeView>& nodes);
 
 struct Change {
   std::chrono::system_clock::time_point at;
@@ -53,6 +58,9 @@ struct Snapshot {
   Diagnosis diagnosis;
   State worst = State::Green;
   std::vector<Change> timeline;  // oldest first, the last few
+  // The gateways' interfaces summed over the gateways (p99: the worst
+  // gateway's), the busiest first.
+  std::vector<Interface> interfaces;
   int round = 0;
 
   // "root cause: redis-cache HUNG (...) → 6 nodes affected", or "no root

@@ -40,6 +40,10 @@ Task<Observation> probe_nginx(const Topology& topo, http::Client& client, const 
         o.figures["rate_limited_per_s"] = static_cast<double>(s.rate_limited) / secs;
         if (s.requests >= 20) o.figures["error_rate"] = static_cast<double>(s.status_5xx) / static_cast<double>(s.requests);
         if (s.requests >= 20) o.figures["p99_ms"] = s.p99_ms;
+        for (const auto& r : acc.summary().routes)
+          o.interfaces.push_back({r.route, r.per_second, r.bytes_out_per_second,
+                                  static_cast<double>(r.status_5xx) / secs, static_cast<double>(r.rate_limited) / secs,
+                                  r.p99_ms});
         if (s.rate_limited > 0) o.warnings.push_back(fmt::format("{:.0f} requests/s over the cap (429)",
                                                                  static_cast<double>(s.rate_limited) / secs));
       }

@@ -27,7 +27,7 @@ constexpr std::string_view kPage = R"page(<!DOCTYPE html>
   #root-cause.unsure { background: #fff8e1; color: #8d6e00; }
   #status { font-size: 12px; color: #777; }
   body.lost #status { color: #b71c1c; font-weight: 600; }
-  body.lost #graph, body.lost #timeline { opacity: .45; }
+  body.lost #graph, body.lost #timeline, body.lost #interfaces { opacity: .45; }
   #graph { position: relative; margin: 8px 0 16px; }
   #links { position: absolute; left: 0; top: 0; pointer-events: none; z-index: 0; overflow: visible; }
   #links line, #links path { stroke: #90a4ae; stroke-width: 1.5; fill: none; }
@@ -55,6 +55,9 @@ constexpr std::string_view kPage = R"page(<!DOCTYPE html>
   th { color: #78909c; font-weight: 600; }
   .pill { display: inline-block; padding: 0 6px; border-radius: 3px; font-size: 11px; font-weight: 700; }
   h2 { font-size: 15px; margin: 8px 0; }
+  h2 .hint { font-size: 12px; font-weight: 400; color: #78909c; }
+  #interfaces { margin-bottom: 12px; }
+  #interfaces td.bad { color: #b71c1c; font-weight: 700; }
 </style>
 </head>
 <body>
@@ -63,6 +66,10 @@ constexpr std::string_view kPage = R"page(<!DOCTYPE html>
 <div id="root-cause" class="unsure">root cause: not known yet</div>
 <div id="status"></div>
 <div id="graph"><svg id="links" xmlns="http://www.w3.org/2000/svg"></svg><div id="layers"></div></div>
+<h2>interfaces <span class="hint">(the gateways' access logs, last seconds, busiest first)</span></h2>
+<table id="interfaces">
+<thead><tr><th>route</th><th>req/s</th><th>KB/s out</th><th>5xx/s</th><th>429/s</th><th>p99 ms</th></tr></thead><tbody></tbody>
+</table>
 <h2>timeline</h2>
 <table id="timeline">
 <thead><tr><th>at</th><th>node</th><th>change</th><th>reason</th></tr></thead><tbody></tbody>
@@ -188,6 +195,28 @@ function drawLinks(s) {
   }
 }
 
+function renderInterfaces(s) {
+  const body = document.querySelector("#interfaces tbody");
+  body.replaceChildren();
+  const rows = (s.summary.interfaces || []).slice(0, 12);
+  if (rows.length === 0) {
+    const td = el("td", "", "no gateway traffic in its access log (or no gateway on this host)");
+    td.colSpan = 6;
+    body.appendChild(el("tr")).appendChild(td);
+  }
+  for (const i of rows) {
+    const tr = el("tr");
+    tr.setAttribute("data-route", i.route);
+    tr.appendChild(el("td", "", i.route));
+    tr.appendChild(el("td", "", i.requests_per_s.toFixed(1)));
+    tr.appendChild(el("td", "", (i.bytes_out_per_s / 1024).toFixed(1)));
+    tr.appendChild(el("td", i.status_5xx_per_s > 0 ? "bad" : "", i.status_5xx_per_s.toFixed(1)));
+    tr.appendChild(el("td", i.rate_limited_per_s > 0 ? "bad" : "", i.rate_limited_per_s.toFixed(1)));
+    tr.appendChild(el("td", "", i.p99_ms.toFixed(0)));
+    body.appendChild(tr);
+  }
+}
+
 function renderTimeline(s) {
   const body = document.querySelector("#timeline tbody");
   body.replaceChildren();
@@ -224,6 +253,7 @@ function render(s) {
   if (causes.length) rc.setAttribute("data-node", causes[0].node); else rc.removeAttribute("data-node");
   renderLayers(s);
   drawLinks(s);
+  renderInterfaces(s);
   renderTimeline(s);
 }
 

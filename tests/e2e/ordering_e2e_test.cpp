@@ -455,6 +455,12 @@ TEST_F(OrderingHealth, IdleStackAllGreenThenAFrozenCacheIsTheRootCauseAndRecover
   const json* gw = node_of(idle.doc, "gw-1");
   ASSERT_NE(gw, nullptr);
   EXPECT_GE((*gw)["figures"].value("requests_per_s", 0.0), 1.0) << "from its access log: " << gw->dump();
+  // Per interface (route), summed over the gateways: the stores route is among them.
+  bool stores = false;
+  for (const auto& i : idle.doc["summary"]["interfaces"])
+    stores = stores || (i["route"].get<std::string>().find("/api/v1/stores") != std::string::npos &&
+                        i["requests_per_s"].get<double>() > 0);
+  EXPECT_TRUE(stores) << idle.doc["summary"].dump(2);
 
   Watch watch(fmt::format("--topology {} health --watch --json --deadline 500 --interval 300 --state-dir {}",
                           topology_, state_));

@@ -3,6 +3,8 @@
 // the worst state.
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "monitor/board.hpp"
 
 namespace dine::monitor {
@@ -47,6 +49,25 @@ TEST(MonitorBoard, TheRootCauseLineComesFirstAndNamesTheReach) {
   EXPECT_NE(board.find("\u2190 redis-cache"), std::string::npos) << board;
   EXPECT_NE(board.find("  app-1 \u2192 menu-1\n"), std::string::npos) << "the links: " << board;
   EXPECT_NE(board.find("  menu-1 \u2192 redis-cache\n"), std::string::npos) << board;
+  EXPECT_EQ(board.find("interfaces"), std::string::npos) << "no gateway figures, no table";
+  s.nodes[0].interfaces = {{"GET /api/v1/stores", 10, 2048, 0, 0, 12}, {"POST /api/v1/orders", 40, 4096, 1, 2, 80}};
+  Snapshot two = s;
+  two.nodes[1].interfaces = {{"POST /api/v1/orders", 20, 1024, 0, 0, 120}};  // a second gateway, say
+  two.interfaces = sum_interfaces(two.nodes);
+  board = render_board(two, "local", 80, false);
+  // A table row's words, from the row that starts with `route`.
+  auto row = [&](const std::string& route) {
+    const auto at = board.find("\n  " + route + " ");
+    if (at == std::string::npos) return std::string("(none)");
+    std::istringstream line(board.substr(at + 1, board.find('\n', at + 1) - at - 1));
+    std::string words, w;
+    while (line >> w) words += (words.empty() ? "" : " ") + w;
+    return words;
+  };
+  EXPECT_EQ(row("POST"), "POST /api/v1/orders 60.0 5.0 1.0 2.0 120") << "summed over the gateways, the worst p99";
+  EXPECT_EQ(row("GET"), "GET /api/v1/stores 10.0 2.0 0.0 0.0 12") << board;
+  const auto orders = board.find("POST /api/v1/orders"), stores = board.find("GET /api/v1/stores");
+  EXPECT_LT(orders, stores) << "the busiest first";
   EXPECT_EQ(board.find("\x1b["), std::string::npos) << "no colour unless asked";
   EXPECT_NE(render_board(s, "local", 80, true).find("\x1b[97;41m"), std::string::npos);
   EXPECT_EQ(s.exit_code(), 2);
