@@ -18,10 +18,14 @@ Task<Observation> probe_nginx(const Topology& topo, http::Client& client, const 
   Observation o;
   const auto start = Clock::now();
   try {
-    http::ClientResponse r = co_await get(client, n, "/", start + opt.deadline);
-    if (r.status >= 500) o.failures.push_back(fmt::format("GET / {}", r.status));
+    // The gateway's own answer (not logged, not proxied): nginx itself is up.
+    http::ClientResponse r = co_await get(client, n, "/gateway/health", start + opt.deadline);
+    if (r.status >= 500) o.failures.push_back(fmt::format("GET /gateway/health {}", r.status));
+    else if (r.status != 200)
+      o.warnings.push_back(fmt::format("GET /gateway/health {}: a config older than this dine; fix: dine gen nginx",
+                                       r.status));
   } catch (const Error& e) {
-    failed(o, e, "GET /");
+    failed(o, e, "GET /gateway/health");
   }
   if (o.reached && o.answered) {
     if (!http::is_loopback_host(n.host)) {

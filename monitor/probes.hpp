@@ -10,7 +10,8 @@
 //           max_connections, long-running and idle-in-transaction sessions
 //   redis   a fresh connection, PING, INFO (memory against maxmemory,
 //           clients, persistence errors)
-//   nginx   any HTTP answer on its port (the gateway answers 404 JSON on /)
+//   nginx   GET /gateway/health (nginx's own answer, not logged), and the
+//           access log's figures, in all and per interface (route)
 // Each kind in its own file (monitor/probe_<kind>.cpp, helpers in
 // monitor/probe_support.hpp): a new kind (OMS, push, a network link) is one
 // more file with a function of this shape, and one more case in probe().

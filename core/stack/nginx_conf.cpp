@@ -286,6 +286,13 @@ void render_server(Conf& c, const Topology& topo, const Node& gw, const NginxPat
   c.line(3, "add_header X-Request-Id $gw_request_id always;");
   c.line(2, "}");
   c.blank();
+  c.line(2, "# `dine health` asks here that the gateway answers; not logged, so its figures are the users'.");
+  c.line(2, "location = /gateway/health {");
+  c.line(3, "access_log off;");
+  c.line(3, "default_type application/json;");
+  c.line(3, "return 200 '{\"status\":\"ok\"}';");
+  c.line(2, "}");
+  c.blank();
   c.line(2, "# Everything else, the internal routes of every role (/v1/..., /metrics, /readyz, /healthz)");
   c.line(2, "# among them, is not found here.");
   c.line(2, "location / {");

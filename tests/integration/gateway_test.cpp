@@ -291,6 +291,12 @@ TEST(Gateway, TheAccessLogReadsBackByRouteWithoutTokens) {
   AppNode app("app-1");
   Gateway gw({{app.port()}, {{"qps_cap", 100000}}});
   const std::vector<std::string> secret = {"Authorization: Bearer SECRET-AUTH-TOKEN"};
+  // nginx's own answer for `dine health`: not proxied, not logged (the count below stays 10).
+  const int hits = app.hits();
+  auto health = request(gw.port(), "GET", "/gateway/health");
+  EXPECT_EQ(health.status, 200) << health;
+  EXPECT_NE(health.body.find("\"ok\""), std::string::npos) << health;
+  EXPECT_EQ(app.hits(), hits);
   for (int i = 0; i < 7; ++i)
     ASSERT_EQ(request(gw.port(), "GET", fmt::format("/api/v1/orders/{}?token=SECRET-QUERY-TOKEN", 1000 + i), secret)
                   .status,
