@@ -1,13 +1,18 @@
 #pragma once
 // Shared by the e2e tests: run the dine binary and capture what it printed;
 // one SQL statement or Redis command against a server of the harness.
+#include <unistd.h>
+
 #include <array>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <sys/wait.h>
 
 #include <boost/asio/this_coro.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "core/pg/connection.hpp"
 #include "core/redis/client.hpp"
@@ -42,6 +47,47 @@ inline std::string json_part(const std::string& out) {
   auto brace = out.find('{');
   return brace == std::string::npos ? "{}" : out.substr(brace);
 }
+
+// The stack of an e2e suite: a directory of its own (/tmp/dine-NAME-PID,
+// not writable by others), its topology file and its state directory.
+struct SuiteStack {
+  std::filesystem::path root;
+  std::string topology, state;
+
+  // Creates the directory and writes `doc` as NAME.json in it.
+  static SuiteStack make(const std::string& name, const nlohmann::json& doc) {
+    namespace fs = std::filesystem;
+    SuiteStack s;
+    s.root = fs::temp_directory_path() / fmt::format("dine-{}-{}", name, getpid());
+    fs::create_directories(s.root);
+    fs::permissions(s.root, fs::perms::all & ~fs::perms::group_write & ~fs::perms::others_write);
+    s.topology = (s.root / (name + ".json")).string();
+    std::ofstream(s.topology) << doc.dump(2);
+    s.state = (s.root / "state").string();
+    return s;
+  }
+  // "--topology T COMMAND --state-dir S": a dine command on this stack.
+  std::string args(const std::string& command) const {
+    return fmt::format("--topology {} {} --state-dir {}", topology, command, state);
+  }
+  Output dine(const std::string& command) const { return run_dine(args(command)); }
+  // The pid `dine ps --json` lists for node `id`; 0 when none.
+  pid_t pid_of(const std::string& id) const {
+    auto ps = dine("ps --json");
+    auto list = nlohmann::json::parse(ps.out.substr(std::min(ps.out.find('['), ps.out.size())), nullptr, false);
+    if (!list.is_array()) return 0;
+    for (const auto& n : list)
+      if (n.is_object() && n.value("id", "") == id) return n.value("pid", 0);
+    return 0;
+  }
+  // `dine down`, then the directory removed.
+  void down_and_remove() const {
+    if (root.empty()) return;
+    dine("down");
+    std::error_code ec;
+    std::filesystem::remove_all(root, ec);
+  }
+};
 
 inline Task<pg::Result> sql_task(std::string dsn, std::string sql) {
   auto ex = co_await asio::this_coro::executor;

@@ -65,9 +65,6 @@ int live_in_group(pid_t pgid) {
 class GatewayE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    root_ = fs::temp_directory_path() / fmt::format("dine-gateway-e2e-{}", getpid());
-    fs::create_directories(root_);
-    fs::permissions(root_, fs::perms::all & ~fs::perms::group_write & ~fs::perms::others_write);
     member_port_ = stack::free_port();
     gw_port_ = stack::free_port();
     json nodes = json::array();
@@ -76,22 +73,17 @@ class GatewayE2E : public ::testing::Test {
     nodes.push_back({{"id", "member-1"}, {"kind", "dine"}, {"role", "member"}, {"port", member_port_},
                      {"node_id", 1}, {"threads", 1}, {"uses", {{"db", {"pg-main"}}}}});
     nodes.push_back({{"id", "gw-1"}, {"kind", "nginx"}, {"port", gw_port_}, {"uses", {{"app", {"member-1"}}}}});
-    topology_ = (root_ / "gateway-e2e.json").string();
-    std::ofstream(topology_) << json{{"name", "gateway-e2e"}, {"secret", "gateway-e2e-secret"},
-                                     {"gateway", {{"qps_cap", 1000}}}, {"nodes", nodes}}.dump(2);
-    state_ = (root_ / "state").string();
+    stack_ = e2e::SuiteStack::make("gateway-e2e", json{{"name", "gateway-e2e"}, {"secret", "gateway-e2e-secret"},
+                                                        {"gateway", {{"qps_cap", 1000}}}, {"nodes", nodes}});
+    root_ = stack_.root;
+    state_ = stack_.state;
   }
-  static void TearDownTestSuite() {
-    e2e::run_dine(args("down"));
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-  static std::string args(const std::string& command) {
-    return fmt::format("--topology {} {} --state-dir {}", topology_, command, state_);
-  }
+  static void TearDownTestSuite() { stack_.down_and_remove(); }
+  static std::string args(const std::string& command) { return stack_.args(command); }
 
+  static inline e2e::SuiteStack stack_;
   static inline fs::path root_;
-  static inline std::string topology_, state_;
+  static inline std::string state_;
   static inline int member_port_ = 0, gw_port_ = 0;
 };
 

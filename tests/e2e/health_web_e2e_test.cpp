@@ -107,32 +107,22 @@ struct Child {
 class HealthWebE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    root_ = fs::temp_directory_path() / fmt::format("dine-health-web-e2e-{}", getpid());
-    fs::create_directories(root_);
-    fs::permissions(root_, fs::perms::all & ~fs::perms::group_write & ~fs::perms::others_write);
     json nodes = json::array();
     nodes.push_back({{"id", "pg"}, {"kind", "postgres"}, {"port", stack::free_port()}, {"databases", {"menu"}}});
     nodes.push_back({{"id", "cache"}, {"kind", "redis"}, {"port", stack::free_port()}});
     nodes.push_back({{"id", "menu-1"}, {"kind", "dine"}, {"role", "menu"}, {"port", stack::free_port()},
                      {"node_id", 1}, {"threads", 1}, {"uses", {{"db", {"pg"}}, {"cache", {"cache"}}}}});
-    topology_ = (root_ / "health-web-e2e.json").string();
-    std::ofstream(topology_) << json{{"name", "health-web-e2e"},
-                                     {"secret", "health-web-e2e-secret-0123456789abcdef"},
-                                     {"nodes", nodes}}
-                                    .dump(2);
-    state_ = (root_ / "state").string();
-    auto up = e2e::run_dine(args("up"));
+    stack_ = e2e::SuiteStack::make("health-web-e2e", json{{"name", "health-web-e2e"},
+                                                           {"secret", "health-web-e2e-secret-0123456789abcdef"},
+                                                           {"nodes", nodes}});
+    root_ = stack_.root;
+    topology_ = stack_.topology;
+    state_ = stack_.state;
+    auto up = stack_.dine("up");
     up_ = up.code == 0;
     ASSERT_EQ(up.code, 0) << up.out;
   }
-  static void TearDownTestSuite() {
-    e2e::run_dine(args("down"));
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-  static std::string args(const std::string& command) {
-    return fmt::format("--topology {} {} --state-dir {}", topology_, command, state_);
-  }
+  static void TearDownTestSuite() { stack_.down_and_remove(); }
 
   // The page as chromium rendered it after its script ran: headless, a
   // profile of its own, nothing fetched but the board (no background
@@ -157,6 +147,7 @@ class HealthWebE2E : public ::testing::Test {
     return dom;
   }
 
+  static inline e2e::SuiteStack stack_;
   static inline fs::path root_;
   static inline std::string topology_, state_;
   static inline bool up_ = false;
@@ -210,12 +201,9 @@ TEST_F(HealthWebE2E, TheWebBoardShowsAFrozenCacheHungAndTheRootCauseInABrowser) 
   EXPECT_NE(dom.find("data-from=\"menu-1\" data-to=\"pg\""), std::string::npos) << "the link drawn: " << dom;
 
   // The cache frozen: HUNG in the API within the deadline, then in the browser.
-  auto ps = e2e::run_dine(args("ps --json"));
-  json list = json::parse(ps.out.substr(std::min(ps.out.find('['), ps.out.size())), nullptr, false);
   Frozen cache;
-  for (const auto& n : list)
-    if (n.is_object() && n.value("id", "") == "cache") cache.pid = n.value("pid", 0);
-  ASSERT_GT(cache.pid, 0) << ps.out;
+  cache.pid = stack_.pid_of("cache");
+  ASSERT_GT(cache.pid, 0) << stack_.dine("ps").out;
   ASSERT_EQ(::kill(cache.pid, SIGSTOP), 0);
   ASSERT_TRUE(test::eventually(
       [&] {

@@ -78,9 +78,6 @@ std::string code(const Answer& a) { return a.body.is_object() ? a.body.value("er
 class OrderingE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    root_ = fs::temp_directory_path() / fmt::format("dine-ordering-e2e-{}", getpid());
-    fs::create_directories(root_);
-    fs::permissions(root_, fs::perms::all & ~fs::perms::group_write & ~fs::perms::others_write);
     auto p = [] { return stack::free_port(); };
     gw_ = p();
     int id = 0;
@@ -107,32 +104,25 @@ class OrderingE2E : public ::testing::Test {
     dine("app-1", "app", {{"member", {"member-1"}}, {"store", {"store-1"}}, {"menu", {"menu-1"}},
                           {"coupon", {"coupon-1"}}, {"order", {"order-1"}}, {"payment", {"payment-1"}}});
     nodes.push_back({{"id", "gw-1"}, {"kind", "nginx"}, {"port", gw_}, {"uses", {{"app", {"app-1"}}}}});
-    topology_ = (root_ / "ordering-e2e.json").string();
-    std::ofstream(topology_) << json{{"name", "ordering-e2e"},
-                                     {"secret", kSecret},
-                                     {"gateway", {{"qps_cap", 5000}}},
-                                     {"roles", {{"payment", {{"decline_rate", 0}, {"unknown_rate", 0}}}}},
-                                     {"nodes", nodes}}
-                                    .dump(2);
-    state_ = (root_ / "state").string();
+    stack_ = e2e::SuiteStack::make("ordering-e2e",
+                                   json{{"name", "ordering-e2e"},
+                                        {"secret", kSecret},
+                                        {"gateway", {{"qps_cap", 5000}}},
+                                        {"roles", {{"payment", {{"decline_rate", 0}, {"unknown_rate", 0}}}}},
+                                        {"nodes", nodes}});
+    topology_ = stack_.topology;
+    state_ = stack_.state;
     // The nodes' test-only POST /test/wedge (a worker blocked on purpose).
     ::setenv("DINE_TEST_ROUTES", "1", 1);
-    auto up = e2e::run_dine(args("up"));
+    auto up = stack_.dine("up");
     ::unsetenv("DINE_TEST_ROUTES");
     ASSERT_EQ(up.code, 0) << up.out;
     auto seed = e2e::run_dine(fmt::format("--topology {} db seed --stores 20 --products 5 --stock 3 --closed-every 10 "
                                           "--tokens-file {}/tokens.json",
-                                          topology_, root_.string()));
+                                          topology_, stack_.root.string()));
     ASSERT_EQ(seed.code, 0) << seed.out;
   }
-  static void TearDownTestSuite() {
-    e2e::run_dine(args("down"));
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-  static std::string args(const std::string& command) {
-    return fmt::format("--topology {} {} --state-dir {}", topology_, command, state_);
-  }
+  static void TearDownTestSuite() { stack_.down_and_remove(); }
   static std::string token(const std::string& openid) {
     auto r = call(gw_, "POST", "/api/v1/login", json{{"openid", openid}}.dump());
     EXPECT_TRUE(r.status == 200 || r.status == 201) << r;
@@ -154,7 +144,7 @@ class OrderingE2E : public ::testing::Test {
     return call(gw_, "POST", "/api/v1/orders", b.dump(), bearer(t, key));
   }
 
-  static inline fs::path root_;
+  static inline e2e::SuiteStack stack_;
   static inline std::string topology_, state_;
   static inline int gw_ = 0, redis_mq_ = 0;
   static inline std::map<std::string, int> ports_;
@@ -367,12 +357,9 @@ class OrderingHealth : public OrderingE2E {
     return b;
   }
   pid_t pid_of(const std::string& id) {
-    auto ps = e2e::run_dine(args("ps --json"));
-    json list = json::parse(ps.out.substr(std::min(ps.out.find('['), ps.out.size())), nullptr, false);
-    for (const auto& n : list)
-      if (n["id"] == id) return n.value("pid", 0);
-    ADD_FAILURE() << "no pid for " << id << " in: " << ps.out;
-    return 0;
+    const pid_t pid = stack_.pid_of(id);
+    if (pid == 0) ADD_FAILURE() << "no pid for " << id << " in: " << stack_.dine("ps").out;
+    return pid;
   }
   // Waits (deadline) until the board is all green again: the next test starts from a healthy stack.
   void expect_all_green_again() {
@@ -555,13 +542,8 @@ TEST_F(OrderingHealth, TheTestOnlyWedgeRouteRefusesBadInput) {
 // Last: it stops a node. The menu node stopped: its route answers 503 at once,
 // the others still serve.
 TEST_F(OrderingE2E, ABasicServiceStoppedIsA503WithinTheDeadline) {
-  auto ps = e2e::run_dine(args("ps --json"));
-  json list = json::parse(ps.out.substr(std::min(ps.out.find('['), ps.out.size())), nullptr, false);
-  ASSERT_TRUE(list.is_array()) << ps.out;
-  pid_t menu = 0;
-  for (const auto& n : list)
-    if (n["id"] == "menu-1") menu = n.value("pid", 0);
-  ASSERT_GT(menu, 0) << ps.out;
+  const pid_t menu = stack_.pid_of("menu-1");
+  ASSERT_GT(menu, 0) << stack_.dine("ps").out;
   ::kill(menu, SIGKILL);
   ASSERT_TRUE(test::eventually([&] { return ::kill(menu, 0) != 0; }, milliseconds(5000)));
   const auto start = Clock::now();
