@@ -1,12 +1,12 @@
-// Stub dine nodes for bench/health: one process, one thread, listening on
+// A fleet of stand-in dine nodes for bench/health: one process, one thread, listening on
 // COUNT loopback ports from FIRST, each answering /healthz, /readyz and a
 // realistic /metrics (tens of KB: routes, histograms, pools, workers) as a
 // dine node would, over HTTP/1.1 keep-alive. Counters grow every second so
 // the probes compute rates. Stops by itself after --seconds.
 // Plain POSIX (epoll, non-blocking sockets, precomputed answers) so that it
 // builds in a second and costs little beside what it measures:
-//   g++ -O2 -std=c++20 -o stub bench/health/stub.cpp
-//   ./stub --first-port 21000 --count 500 --seconds 60
+//   g++ -O2 -std=c++20 -o fleet bench/health/fleet.cpp
+//   ./fleet --first-port 21000 --count 500 --seconds 60
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -32,7 +32,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 [[noreturn]] void die(const char* what) {
-  std::fprintf(stderr, "stub: %s: %s\n", what, std::strerror(errno));
+  std::fprintf(stderr, "fleet: %s: %s\n", what, std::strerror(errno));
   std::exit(2);
 }
 
@@ -45,7 +45,7 @@ std::string http_answer(std::string_view type, std::string_view body) {
 }
 
 // The /metrics of a dine node with two workers, four PostgreSQL pools and 24
-// routes, `tick` seconds after the start (the same shape as the Python stub it
+// routes, `tick` seconds after the start (the same shape as the Python fleet it
 // replaced, with the # HELP and # TYPE lines a real node writes, and
 // latencies and statuses of a healthy node).
 std::string metrics_body(long tick) {
@@ -110,9 +110,9 @@ struct Conn {
   bool blocked = false;  // waiting for EPOLLOUT
 };
 
-class Stub {
+class Fleet {
  public:
-  Stub(int first, int count) : start_(Clock::now()) {
+  Fleet(int first, int count) : start_(Clock::now()) {
     healthz_ = std::make_shared<const std::string>(http_answer("application/json", R"({"status":"ok","workers":1})"));
     readyz_ = std::make_shared<const std::string>(http_answer("application/json", R"({"status":"ready"})"));
     epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
@@ -254,12 +254,12 @@ int main(int argc, char** argv) {
     else if (k == "--count") count = v;
     else if (k == "--seconds") seconds = v;
     else {
-      std::fprintf(stderr, "usage: stub --first-port PORT [--count N] [--seconds S]\n");
+      std::fprintf(stderr, "usage: fleet --first-port PORT [--count N] [--seconds S]\n");
       return 2;
     }
   }
   if (first <= 0 || count <= 0 || first + count > 65536) {
-    std::fprintf(stderr, "stub: --first-port PORT is required (and PORT + --count <= 65536)\n");
+    std::fprintf(stderr, "fleet: --first-port PORT is required (and PORT + --count <= 65536)\n");
     return 2;
   }
   rlimit nofile{};  // a listener per node and a few connections each
@@ -267,10 +267,10 @@ int main(int argc, char** argv) {
     nofile.rlim_cur = nofile.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &nofile);
   }
-  Stub stub(first, count);
-  std::printf("stub: %d nodes on 127.0.0.1:%d..%d, /metrics %zu bytes\n", count, first, first + count - 1,
+  Fleet fleet(first, count);
+  std::printf("fleet: %d nodes on 127.0.0.1:%d..%d, /metrics %zu bytes\n", count, first, first + count - 1,
               metrics_body(0).size());
   std::fflush(stdout);
-  stub.run(Clock::now() + std::chrono::seconds(seconds));
+  fleet.run(Clock::now() + std::chrono::seconds(seconds));
   return 0;
 }
