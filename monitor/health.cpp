@@ -103,7 +103,8 @@ Verdict judge(const Observation& o, const Thresholds& t) {
             fmt::format("oldest pending entry {:.1f} s", *age / 1000));
   if (auto oldest = figure(o, "outbox_oldest_s"))
     against(v, oldest, t.outbox_oldest_yellow_s, t.outbox_oldest_red_s,
-            fmt::format("oldest unsent outbox row {:.0f} s", *oldest));
+            fmt::format("oldest unsent outbox row {:.0f} s{}", *oldest,
+                        o.where.count("outbox_oldest_s") ? " (" + o.where.at("outbox_oldest_s") + ")" : ""));
   if (auto lag = figure(o, "replication_lag_ms"))
     against(v, *lag / 1000, t.replication_lag_yellow_ms / 1000, t.replication_lag_red_ms / 1000,
             fmt::format("replication lag {:.1f} s", *lag / 1000));

@@ -35,6 +35,11 @@ struct Interface {
   double requests_per_s = 0, bytes_out_per_s = 0, status_5xx_per_s = 0, rate_limited_per_s = 0, p99_ms = 0;
 };
 
+// A dine node's PostgreSQL pools to one server, summed over its workers.
+struct PoolUse {
+  double busy = 0, size = 0, waiting = 0;  // size: what the pools may open
+};
+
 // One probe round of one node.
 struct Observation {
   Clock::time_point at;
@@ -50,6 +55,9 @@ struct Observation {
   std::vector<std::string> warnings;  // yellow reasons ("degraded: pg-order-2 down")
   std::vector<std::string> hung;      // HUNG reasons the probe saw ("worker 1 stalled 2300 ms": a wedged thread)
   std::vector<Interface> interfaces;  // a gateway's: per route, busiest first
+  std::map<std::string, PoolUse> pools;  // a dine node's, by PostgreSQL node
+  // Where a figure comes from, when it is the worst of several: "outbox_oldest_s" -> "pg-order-2".
+  std::map<std::string, std::string> where;
 };
 
 // Thresholds, from the topology's "health" section (defaults here).

@@ -106,8 +106,7 @@ double count_at(const std::vector<std::pair<double, double>>& buckets, double bo
 // One line's labels from just after its '{' to just after its '}', values
 // left as written (escapes in place: route, status and le have none);
 // false when malformed.
-bool read_labels(std::string_view line, std::size_t& i, std::string_view& route, std::string_view& status,
-                 std::string_view& le) {
+bool read_labels(std::string_view line, std::size_t& i, LabelView& l) {
   while (i < line.size() && line[i] != '}') {
     const std::size_t eq = line.find('=', i);
     if (eq == std::string_view::npos || eq + 1 >= line.size() || line[eq + 1] != '"') return false;
@@ -116,9 +115,11 @@ bool read_labels(std::string_view line, std::size_t& i, std::string_view& route,
     while (j < line.size() && line[j] != '"') j += line[j] == '\\' ? 2 : 1;
     if (j >= line.size()) return false;
     const std::string_view value = line.substr(eq + 2, j - eq - 2);
-    if (key == "route") route = value;
-    else if (key == "status") status = value;
-    else if (key == "le") le = value;
+    if (key == "route") l.route = value;
+    else if (key == "status") l.status = value;
+    else if (key == "le") l.le = value;
+    else if (key == "pool") l.pool = value;
+    else if (key == "outbox") l.outbox = value;
     i = j + 1;
     if (i < line.size() && line[i] == ',') ++i;
   }
@@ -202,8 +203,15 @@ Samples parse_prometheus(std::string_view text, const std::vector<std::string_vi
   return out;
 }
 
-void Scrape::add(std::string_view name, std::string_view route, std::string_view status, std::string_view le,
-                 double value) {
+void Scrape::add(std::string_view name, const LabelView& labels, double value) {
+  const std::string_view route = labels.route, status = labels.status, le = labels.le;
+  // The pool's PostgreSQL node: a few per scrape, found by a short walk.
+  auto server = [&]() -> PoolSums& {
+    const std::string_view id = labels.pool.substr(0, labels.pool.find('/'));
+    for (auto& [k, v] : pools)
+      if (k == id) return v;
+    return pools.emplace_back(std::string(id), PoolSums{}).second;
+  };
   switch (family_of(name)) {
     case Family::Requests:
       if (internal_route(route)) return;
@@ -220,12 +228,27 @@ void Scrape::add(std::string_view name, std::string_view route, std::string_view
       return;
     }
     case Family::LoopLag: loop_lag_s = max_or(loop_lag_s, value); return;
-    case Family::PoolConnections: pool_connections += value; return;
-    case Family::PoolMaxConnections: pool_max_connections += value; return;
-    case Family::PoolIdle: pool_idle += value; return;
-    case Family::PoolWaiting: pool_waiting += value; return;
+    case Family::PoolConnections:
+      pool_connections += value;
+      server().connections += value;
+      return;
+    case Family::PoolMaxConnections:
+      pool_max_connections += value;
+      server().max_connections += value;
+      return;
+    case Family::PoolIdle:
+      pool_idle += value;
+      server().idle += value;
+      return;
+    case Family::PoolWaiting:
+      pool_waiting += value;
+      server().waiting += value;
+      return;
     case Family::OutboxBacklog: outbox_backlog += value; return;
-    case Family::OutboxOldest: outbox_oldest_s = max_or(outbox_oldest_s, value); return;
+    case Family::OutboxOldest:
+      if (value > outbox_oldest_s) outbox_oldest_of = std::string(labels.outbox);
+      outbox_oldest_s = max_or(outbox_oldest_s, value);
+      return;
     case Family::StreamLag: stream_lag = max_or(stream_lag, value); return;
     case Family::StreamPending: stream_pending = max_or(stream_pending, value); return;
     case Family::DeadLetters: dead_letters = max_or(dead_letters, value); return;
@@ -250,14 +273,14 @@ Scrape scrape_of(std::string_view text) {
     while (i < line.size() && line[i] != '{' && line[i] != ' ') ++i;
     const std::string_view name = line.substr(0, i);
     if (family_of(name) == Family::Other) continue;
-    std::string_view route, status, le;
-    if (i < line.size() && line[i] == '{' && !read_labels(line, ++i, route, status, le)) continue;
+    LabelView labels;
+    if (i < line.size() && line[i] == '{' && !read_labels(line, ++i, labels)) continue;
     while (i < line.size() && line[i] == ' ') ++i;
     std::string_view num = line.substr(i);
     if (auto sp = num.find(' '); sp != std::string_view::npos) num = num.substr(0, sp);  // a timestamp after it
     double value = 0;
     if (num.empty() || !number_of(num, value)) continue;
-    out.add(name, route, status, le, value);
+    out.add(name, labels, value);
   }
   return out;
 }
@@ -268,7 +291,15 @@ Scrape scrape_of(const Samples& samples) {
     auto it = s.labels.find(key);
     return it == s.labels.end() ? std::string_view() : std::string_view(it->second);
   };
-  for (const auto& s : samples) out.add(s.name, label(s, "route"), label(s, "status"), label(s, "le"), s.value);
+  for (const auto& s : samples) {
+    LabelView l;
+    l.route = label(s, "route");
+    l.status = label(s, "status");
+    l.le = label(s, "le");
+    l.pool = label(s, "pool");
+    l.outbox = label(s, "outbox");
+    out.add(s.name, l, s.value);
+  }
   return out;
 }
 

@@ -27,6 +27,18 @@ Samples parse_prometheus(std::string_view text, const std::vector<std::string_vi
 // board reads hundreds of them a second, so scrape_of(text) reads it in one
 // pass that allocates nothing for the lines it skips (every name figures_of
 // does not read) nor for the labels of those it keeps.
+// A PostgreSQL server's pools, as one node's /metrics shows them.
+struct PoolSums {
+  double connections = 0, max_connections = 0, idle = 0, waiting = 0;
+};
+
+// The labels scrape_of reads ("" when absent).
+struct LabelView {
+  std::string_view route, status, le;
+  std::string_view pool;    // "pg-order-0" or "pg-main/member": the PostgreSQL node before '/'
+  std::string_view outbox;  // the outbox's name (its shard)
+};
+
 struct Scrape {
   double requests = 0;  // dine_http_requests_total, the probes' own routes left out
   double errors = 0;    // of those, status 5xx
@@ -35,11 +47,13 @@ struct Scrape {
   double pool_connections = 0, pool_max_connections = 0, pool_idle = 0, pool_waiting = 0;  // summed over pools, workers
   double outbox_backlog = 0;
   double outbox_oldest_s = -1, stream_lag = -1, stream_pending = -1, dead_letters = -1;  // max; -1: none
+  std::vector<std::pair<std::string, PoolSums>> pools;  // by PostgreSQL node (the pool label before '/')
+  std::string outbox_oldest_of;                          // the outbox whose row is the oldest unsent
   double in_flight = 0, connections = 0;  // HTTP requests being handled, server connections open
   double cap_admitted = 0, cap_max = 0;   // under the node's in-flight cap (0: no cap)
 
-  // One sample, its labels `route`, `status` and `le` ("" when absent).
-  void add(std::string_view name, std::string_view route, std::string_view status, std::string_view le, double value);
+  // One sample and its labels.
+  void add(std::string_view name, const LabelView& labels, double value);
 };
 Scrape scrape_of(std::string_view text);
 Scrape scrape_of(const Samples& samples);

@@ -20,21 +20,44 @@ struct Monitor::Site {
   const Node* node;
   NodeHealth health;
   ProbeMemory memory;
+  Observation pending;  // this round's, judged once every probe of the round has answered
   Site(const Node* n, const Thresholds& t) : node(n), health(t) {}
 };
 
 namespace {
 
 // (A coroutine of its own: a lambda coroutine spawned in place would outlive its captures.)
-Task<void> probe_one(const Topology& topo, http::Client& client, Monitor* self, NodeHealth& health,
-                     ProbeMemory& memory, const Node& n, ProbeOptions o, int& left, asio::steady_timer& done) {
-  (void)self;
-  Observation obs = co_await probe(topo, client, n, memory, o);
-  health.add(obs);
+Task<void> probe_one(const Topology& topo, http::Client& client, Observation& out, ProbeMemory& memory,
+                     const Node& n, ProbeOptions o, int& left, asio::steady_timer& done) {
+  out = co_await probe(topo, client, n, memory, o);
   if (--left == 0) done.cancel();
 }
 
+
 }  // namespace
+
+void add_role_pools(std::vector<std::pair<const Node*, Observation*>>& round) {
+  for (auto& [node, obs] : round) {
+    if (node->kind != NodeKind::Postgres || !obs->reached || !obs->answered) continue;
+    PoolUse sum;
+    std::string queued;
+    for (auto& [user, uobs] : round) {
+      auto it = uobs->pools.find(node->id);
+      if (it == uobs->pools.end()) continue;
+      sum.busy += it->second.busy;
+      sum.size += it->second.size;
+      sum.waiting += it->second.waiting;
+      if (it->second.waiting > 0) queued += (queued.empty() ? "" : ", ") + user->id;
+    }
+    if (sum.size == 0) continue;
+    obs->figures["role_pool_busy"] = sum.busy;
+    obs->figures["role_pool_size"] = sum.size;
+    obs->figures["role_pool_waiting"] = sum.waiting;
+    if (sum.waiting > 0 && sum.busy >= sum.size)
+      obs->warnings.push_back(fmt::format("the roles' pools to it {:.0f}/{:.0f} busy, {:.0f} waiting ({})", sum.busy,
+                                          sum.size, sum.waiting, queued));
+  }
+}
 
 const char* to_string(Layer l) {
   switch (l) {
@@ -87,12 +110,16 @@ Task<void> Monitor::round() {
   int left = static_cast<int>(sites_.size());
   asio::steady_timer done(ex, Clock::time_point::max());
   for (auto& s : sites_)
-    spawn_logged(ex, probe_one(topo_, client, this, s->health, s->memory, *s->node, options_, left, done),
+    spawn_logged(ex, probe_one(topo_, client, s->pending, s->memory, *s->node, options_, left, done),
                  "probe " + s->node->id);
   while (left > 0) {
     boost::system::error_code ec;
     co_await done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
+  std::vector<std::pair<const Node*, Observation*>> observed;
+  for (auto& s : sites_) observed.emplace_back(s->node, &s->pending);
+  add_role_pools(observed);
+  for (auto& s : sites_) s->health.add(s->pending);
   ++rounds_;
   const auto now = Clock::now();
   for (auto& s : sites_) {

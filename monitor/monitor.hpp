@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -45,6 +46,12 @@ struct NodeView {
 // The gateways' interfaces summed over the gateways (p99: the worst
 // gateway's), the busiest first.
 std::vector<Interface> sum_interfaces(const std::vector<NodeView>& nodes);
+
+// The roles' own pools to each PostgreSQL node, from their /metrics of one
+// round, onto that node's observation: `role_pool_busy`, `role_pool_size`,
+// `role_pool_waiting`; all busy with callers waiting is a warning there
+// (naming the nodes that wait), the database being where their requests queue.
+void add_role_pools(std::vector<std::pair<const Node*, Observation*>>& round);
 
 struct Change {
   std::chrono::system_clock::time_point at;

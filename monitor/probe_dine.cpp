@@ -35,6 +35,9 @@ Task<Observation> probe_dine(http::Client& client, const Node& n, ProbeMemory& m
     if (m.status == 200) {
       Scrape now = scrape_of(m.body);
       o.figures = figures_of(now, memory.last_scrape ? &*memory.last_scrape : nullptr);
+      for (const auto& [server, p] : now.pools)
+        o.pools[server] = PoolUse{p.connections - p.idle, std::max(p.connections, p.max_connections), p.waiting};
+      if (!now.outbox_oldest_of.empty()) o.where["outbox_oldest_s"] = now.outbox_oldest_of;
       memory.last_scrape = std::move(now);
       auto waiting = o.figures.find("pool_waiting");
       if (waiting != o.figures.end() && waiting->second > 0)

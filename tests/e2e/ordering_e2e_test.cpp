@@ -442,6 +442,10 @@ TEST_F(OrderingHealth, IdleStackAllGreenThenAFrozenCacheIsTheRootCauseAndRecover
   const json* gw = node_of(idle.doc, "gw-1");
   ASSERT_NE(gw, nullptr);
   EXPECT_GE((*gw)["figures"].value("requests_per_s", 0.0), 1.0) << "from its access log: " << gw->dump();
+  // The order node's pools to its shard show on the shard.
+  const json* shard = node_of(idle.doc, "pg-order");
+  ASSERT_NE(shard, nullptr);
+  EXPECT_GT((*shard)["figures"].value("role_pool_size", 0.0), 0.0) << shard->dump();
   // Per interface (route), summed over the gateways: the stores route is among them.
   bool stores = false;
   for (const auto& i : idle.doc["summary"]["interfaces"])

@@ -5,7 +5,9 @@
 // labelled affected.
 #include <gtest/gtest.h>
 
+#include "core/topology.hpp"
 #include "monitor/health.hpp"
+#include "monitor/monitor.hpp"
 
 namespace dine::monitor {
 namespace {
@@ -42,6 +44,10 @@ TEST(MonitorHealth, ARoundIsJudgedByItsFiguresWithReasons) {
   EXPECT_EQ(judge(o, t).reasons.at(0), "in flight 1000/1000: at the cap");
   o.figures = {{"in_flight_admitted", 900}, {"in_flight_cap", 1000}};
   EXPECT_EQ(judge(o, t).state, State::Yellow);
+  o.figures = {{"outbox_oldest_s", 42}};
+  o.where = {{"outbox_oldest_s", "pg-order-2"}};
+  EXPECT_EQ(judge(o, t).reasons.at(0), "oldest unsent outbox row 42 s (pg-order-2) > 30");
+  o.where.clear();
   o.figures = {{"replication_lag_ms", 2500}};
   EXPECT_EQ(judge(o, t).state, State::Yellow);
   EXPECT_EQ(judge(o, t).reasons.at(0), "replication lag 2.5 s > 1");
@@ -144,6 +150,37 @@ TEST(MonitorHealth, ANodeThatCopesStopsTheWalkAndCausesAreRankedByReach) {
   EXPECT_EQ(d.causes[1].node, "redis-cache") << "menu copes (green): affects nobody";
   EXPECT_TRUE(d.causes[1].affected.empty());
   EXPECT_EQ(d.affected_by.count("app-1"), 0u);
+}
+
+// The roles' pools to a PostgreSQL node show on that node: summed over the
+// nodes that use it, a warning naming who waits when all are busy.
+TEST(MonitorHealth, TheRolesPoolsToADatabaseShowOnIt) {
+  Node pg, order1, order2, other;
+  pg.id = "pg-order-0";
+  pg.kind = NodeKind::Postgres;
+  order1.id = "order-1";
+  order2.id = "order-2";
+  other.id = "pg-main";
+  other.kind = NodeKind::Postgres;
+  Observation db, o1, o2, main_db;
+  o1.pools["pg-order-0"] = {8, 8, 3};
+  o2.pools["pg-order-0"] = {8, 8, 0};
+  o2.pools["pg-main"] = {1, 4, 0};
+  std::vector<std::pair<const Node*, Observation*>> round = {{&pg, &db}, {&order1, &o1}, {&order2, &o2}, {&other, &main_db}};
+  add_role_pools(round);
+  EXPECT_EQ(db.figures.at("role_pool_busy"), 16);
+  EXPECT_EQ(db.figures.at("role_pool_size"), 16);
+  EXPECT_EQ(db.figures.at("role_pool_waiting"), 3);
+  ASSERT_EQ(db.warnings.size(), 1u);
+  EXPECT_EQ(db.warnings[0], "the roles' pools to it 16/16 busy, 3 waiting (order-1)");
+  EXPECT_EQ(judge(db, Thresholds{}).state, State::Yellow);
+  EXPECT_EQ(main_db.figures.at("role_pool_busy"), 1);
+  EXPECT_TRUE(main_db.warnings.empty()) << "1 of 4 busy: nothing to say";
+  Observation hung;
+  hung.answered = false;
+  round[0].second = &hung;
+  add_role_pools(round);
+  EXPECT_EQ(hung.figures.count("role_pool_busy"), 0u) << "a server that did not answer keeps its own verdict";
 }
 
 }  // namespace

@@ -37,7 +37,8 @@ dine_pg_pool_idle{pool="pg-order-0",worker="0"} 0
 dine_pg_pool_connections{pool="pg-order-1",worker="0"} 8
 dine_pg_pool_idle{pool="pg-order-1",worker="0"} 8
 dine_pg_pool_waiting{pool="pg-order-0",worker="0"} 3
-dine_outbox_oldest_unsent_seconds{shard="pg-order-0"} 42
+dine_outbox_oldest_unsent_seconds{outbox="pg-order-0"} 42
+dine_outbox_oldest_unsent_seconds{outbox="pg-order-1"} 3
 dine_stream_lag{stream="dine:orders",group="oms"} 7
 dine_http_in_flight 5
 dine_http_connections 12
@@ -72,6 +73,17 @@ TEST(MonitorMetrics, RatesComeFromTheDifferenceOfTwoScrapes) {
   EXPECT_EQ(f.at("outbox_oldest_s"), 42);
   EXPECT_EQ(f.at("stream_lag"), 7);
   EXPECT_EQ(f.at("in_flight"), 4) << "the probe's own /metrics left out";
+  // By PostgreSQL node, and which outbox is the oldest.
+  Scrape sc = scrape_of(kNow);
+  ASSERT_EQ(sc.pools.size(), 2u);
+  EXPECT_EQ(sc.pools[0].first, "pg-order-0");
+  EXPECT_EQ(sc.pools[0].second.connections, 8);
+  EXPECT_EQ(sc.pools[0].second.idle, 0);
+  EXPECT_EQ(sc.pools[0].second.waiting, 3);
+  EXPECT_EQ(sc.pools[1].first, "pg-order-1");
+  EXPECT_EQ(sc.pools[1].second.idle, 8);
+  EXPECT_EQ(sc.outbox_oldest_of, "pg-order-0");
+  EXPECT_EQ(scrape_of(now).outbox_oldest_of, "pg-order-0") << "the same from parsed samples";
   EXPECT_EQ(f.at("http_connections"), 12);
   EXPECT_EQ(f.at("in_flight_admitted"), 4);
   EXPECT_EQ(f.at("in_flight_cap"), 1000);
