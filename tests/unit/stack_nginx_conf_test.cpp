@@ -114,9 +114,15 @@ TEST(NginxConf, OnlyThePublicPrefixesAreRouted) {
   for (const auto& l : found) {
     const bool public_prefix = l == "/api/v1/" || l == "/ws/v1/user" || l == "/static/" || l == "/";
     const bool error_page = l.rfind("@json_", 0) == 0 || l.rfind("/_gateway/error/", 0) == 0;
-    EXPECT_TRUE(public_prefix || error_page) << "unexpected location " << l;
+    const bool own_health = l == "/gateway/health";  // nginx's own answer, nothing proxied
+    EXPECT_TRUE(public_prefix || error_page || own_health) << "unexpected location " << l;
   }
   EXPECT_TRUE(has(block(text, "location / {"), "return 404;"));
+  // `dine health` asks nginx itself: answered there, never proxied, not logged.
+  auto health = block(text, "location = /gateway/health {");
+  EXPECT_TRUE(has(health, "return 200"));
+  EXPECT_TRUE(has(health, "access_log off;"));
+  EXPECT_FALSE(has(health, "proxy_pass"));
   // Internal error pages cannot be asked for from outside.
   EXPECT_TRUE(has(block(text, "location = /_gateway/error/bad_request {"), "internal;"));
   // The WebSocket is upgraded.
