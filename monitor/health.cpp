@@ -16,8 +16,14 @@ namespace {
 
 int severity(State s) { return static_cast<int>(s); }
 
+// The reasons stay worst first: the first one (the board's, the timeline's)
+// is always one that gives the node its state.
 void worse(Verdict& v, State s, std::string reason) {
-  if (severity(s) > severity(v.state)) v.state = s;
+  if (severity(s) > severity(v.state)) {
+    v.state = s;
+    v.reasons.insert(v.reasons.begin(), std::move(reason));
+    return;
+  }
   v.reasons.push_back(std::move(reason));
 }
 

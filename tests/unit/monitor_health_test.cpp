@@ -34,6 +34,10 @@ TEST(MonitorHealth, ARoundIsJudgedByItsFiguresWithReasons) {
   o.figures = {{"pool_busy", 16}, {"pool_size", 16}, {"pool_waiting", 3}};
   EXPECT_EQ(judge(o, t).reasons.at(0), "pool 16/16 busy, 3 waiting");
   EXPECT_EQ(judge(o, t).state, State::Red);
+  o.warnings = {"3 waiting for a database connection"};
+  EXPECT_EQ(judge(o, t).reasons.at(0), "pool 16/16 busy, 3 waiting") << "the reason of the state first";
+  EXPECT_EQ(judge(o, t).reasons.at(1), "3 waiting for a database connection");
+  o.warnings.clear();
   o.figures = {{"pool_busy", 14}, {"pool_size", 16}, {"error_rate", 0.02}};
   EXPECT_EQ(judge(o, t).state, State::Yellow);
   EXPECT_EQ(judge(o, t).reasons.size(), 2u);
