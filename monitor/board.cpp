@@ -29,23 +29,6 @@ const char* colour(State s) {
   return "";
 }
 
-// The one figure a cell shows.
-std::string key_figure(const NodeView& v) {
-  auto f = [&](const char* k) -> const double* {
-    auto it = v.figures.find(k);
-    return it == v.figures.end() ? nullptr : &it->second;
-  };
-  if (v.verdict.state == State::Hung || v.verdict.state == State::Down || v.verdict.state == State::Unknown ||
-      v.verdict.state == State::Stale)
-    return "";
-  if (const double* rps = f("requests_per_s"); rps && *rps > 0) return fmt::format("{:.0f} req/s", *rps);
-  if (const double* p = f("p99_ms")) return fmt::format("p99 {:.0f}ms", *p);
-  if (const double* c = f("connections"); c && f("max_connections"))
-    return fmt::format("{:.0f}/{:.0f} conn", *c, *f("max_connections"));
-  if (const double* m = f("memory_used"); m && f("memory_max"))
-    return fmt::format("mem {:.0f}%", 100 * *m / *f("memory_max"));
-  return fmt::format("{:.0f}ms", v.took_ms);
-}
 
 std::string cell(const NodeView& v, bool color, std::size_t& visible) {
   std::string text = fmt::format("{} {}", v.id, shown(v.verdict.state));

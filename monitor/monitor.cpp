@@ -59,6 +59,23 @@ void add_role_pools(std::vector<std::pair<const Node*, Observation*>>& round) {
   }
 }
 
+std::string key_figure(const NodeView& v) {
+  auto f = [&](const char* k) -> const double* {
+    auto it = v.figures.find(k);
+    return it == v.figures.end() ? nullptr : &it->second;
+  };
+  if (v.verdict.state == State::Hung || v.verdict.state == State::Down || v.verdict.state == State::Unknown ||
+      v.verdict.state == State::Stale)
+    return "";
+  if (const double* rps = f("requests_per_s"); rps && *rps > 0) return fmt::format("{:.0f} req/s", *rps);
+  if (const double* p = f("p99_ms")) return fmt::format("p99 {:.0f}ms", *p);
+  if (const double* c = f("connections"); c && f("max_connections"))
+    return fmt::format("{:.0f}/{:.0f} conn", *c, *f("max_connections"));
+  if (const double* m = f("memory_used"); m && f("memory_max"))
+    return fmt::format("mem {:.0f}%", 100 * *m / *f("memory_max"));
+  return fmt::format("{:.0f}ms", v.took_ms);
+}
+
 const char* to_string(Layer l) {
   switch (l) {
     case Layer::Gateway: return "gateway";
@@ -240,6 +257,7 @@ nlohmann::json Snapshot::to_json() const {
                           {"reasons", v.verdict.reasons},
                           {"figures", v.figures},
                           {"probe_ms", v.took_ms},
+                          {"key_figure", key_figure(v)},
                           {"root_cause", v.root_cause},
                           {"affected_by", v.affected_by.empty() ? json(nullptr) : json(v.affected_by)},
                           {"uses", v.uses}});

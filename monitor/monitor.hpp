@@ -43,6 +43,11 @@ struct NodeView {
   std::vector<std::string> uses;  // its dependencies (the topology's "uses"): the web board's links
 };
 
+// The one figure a node's cell shows ("180 req/s", "p99 25ms", "12/200 conn",
+// "mem 1%", else the probe's time; "" when hung, down or without data): the
+// terminal board's and, through the JSON's key_figure, the web board's.
+std::string key_figure(const NodeView& v);
+
 // The gateways' interfaces summed over the gateways (p99: the worst
 // gateway's), the busiest first.
 std::vector<Interface> sum_interfaces(const std::vector<NodeView>& nodes);

@@ -89,19 +89,6 @@ function el(tag, cls, text) {
   return e;
 }
 
-// As the terminal board's key_figure (monitor/board.cpp).
-function keyFigure(n) {
-  if (n.state === "hung" || n.state === "down" || n.state === "unknown" || n.state === "stale") return "";
-  const f = n.figures || {};
-  if (f.requests_per_s > 0) return Math.round(f.requests_per_s) + " req/s";
-  if ("p99_ms" in f) return "p99 " + Math.round(f.p99_ms) + "ms";
-  if ("connections" in f && "max_connections" in f)
-    return Math.round(f.connections) + "/" + Math.round(f.max_connections) + " conn";
-  if ("memory_used" in f && f.memory_max > 0) return "mem " + Math.round(100 * f.memory_used / f.memory_max) + "%";
-  return Math.round(n.probe_ms) + "ms";
-}
-
-
 function nodeBox(n) {
   const box = el("div", "node state-" + n.state + (n.root_cause ? " root-cause" : ""));
   box.setAttribute("data-id", n.id);
@@ -110,7 +97,7 @@ function nodeBox(n) {
   box.title = [n.kind + (n.role ? " (" + n.role + ")" : "")].concat(n.reasons).join("\n");
   box.appendChild(el("div", "id", n.id + (n.root_cause ? " \u2605" : "")));
   box.appendChild(el("div", "state", n.state.toUpperCase()));
-  const fig = keyFigure(n);
+  const fig = n.key_figure;  // the terminal board's figure, from the JSON
   if (fig) box.appendChild(el("div", "figure", fig));
   if (n.affected_by) {
     const a = el("div", "affected", "\u2190 affected by " + n.affected_by);
@@ -195,15 +182,18 @@ function drawLinks(s) {
   }
 }
 
+// One row across a table's columns saying why it is empty.
+function placeholderRow(body, columns, text) {
+  const td = el("td", "", text);
+  td.colSpan = columns;
+  body.appendChild(el("tr")).appendChild(td);
+}
+
 function renderInterfaces(s) {
   const body = document.querySelector("#interfaces tbody");
   body.replaceChildren();
   const rows = (s.summary.interfaces || []).slice(0, 12);
-  if (rows.length === 0) {
-    const td = el("td", "", "no gateway traffic in its access log (or no gateway on this host)");
-    td.colSpan = 6;
-    body.appendChild(el("tr")).appendChild(td);
-  }
+  if (rows.length === 0) placeholderRow(body, 6, "no gateway traffic in its access log (or no gateway on this host)");
   for (const i of rows) {
     const tr = el("tr");
     tr.setAttribute("data-route", i.route);
@@ -221,11 +211,7 @@ function renderTimeline(s) {
   const body = document.querySelector("#timeline tbody");
   body.replaceChildren();
   const changes = s.timeline.slice(-50).reverse();
-  if (changes.length === 0) {
-    const td = el("td", "", "no state change yet");
-    td.colSpan = 4;
-    body.appendChild(el("tr")).appendChild(td);
-  }
+  if (changes.length === 0) placeholderRow(body, 4, "no state change yet");
   for (const c of changes) {
     const tr = el("tr");
     tr.setAttribute("data-node", c.node);
