@@ -14,15 +14,7 @@
 
 #include "core/async.hpp"
 #include "monitor/health.hpp"
-#include "monitor/probes.hpp"
-
-namespace dine {
-struct Node;
-struct Topology;
-namespace http {
-class Client;
-}
-}  // namespace dine
+#include "monitor/probes.hpp"  // and core/fwd.hpp
 
 namespace dine::monitor {
 

@@ -21,14 +21,7 @@
 #include "core/async.hpp"
 #include "monitor/health.hpp"
 #include "monitor/metrics_text.hpp"
-
-namespace dine {
-struct Node;
-struct Topology;
-namespace http {
-class Client;
-}
-}  // namespace dine
+#include "core/fwd.hpp"
 
 namespace dine::monitor {
 

@@ -7,15 +7,7 @@
 //   order.cancelled (by the user or by expiry) releases it.
 #include "core/async.hpp"
 #include "core/redis/streams.hpp"
-
-namespace dine {
-namespace metrics {
-class Registry;
-}
-namespace pg {
-class Pool;
-}
-}  // namespace dine
+#include "core/fwd.hpp"
 
 namespace dine::coupon {
 

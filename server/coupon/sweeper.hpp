@@ -12,13 +12,7 @@
 #include "core/async.hpp"
 #include "core/context.hpp"
 #include "core/http/nodes.hpp"
-
-namespace dine {
-namespace metrics {
-class Counter;
-class Registry;
-}  // namespace metrics
-}  // namespace dine
+#include "core/fwd.hpp"
 
 namespace dine::coupon {
 

@@ -18,20 +18,7 @@
 
 #include "core/async.hpp"
 #include "core/context.hpp"
-
-namespace dine {
-class SingleFlight;
-namespace metrics {
-class Counter;
-class Registry;
-}  // namespace metrics
-namespace pg {
-class Pool;
-}
-namespace redis {
-class Client;
-}
-}  // namespace dine
+#include "core/fwd.hpp"
 
 namespace dine::menu {
 

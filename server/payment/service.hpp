@@ -14,16 +14,7 @@
 #include "core/http/client.hpp"
 #include "core/http/nodes.hpp"
 #include "core/http/message.hpp"
-
-namespace dine {
-namespace metrics {
-class Counter;
-class Registry;
-}  // namespace metrics
-namespace pg {
-class Pool;
-}
-}  // namespace dine
+#include "core/fwd.hpp"
 
 namespace dine::payment {
 
