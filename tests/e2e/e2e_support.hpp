@@ -10,10 +10,13 @@
 #include <string>
 #include <sys/wait.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/http/client.hpp"
 #include "core/pg/connection.hpp"
 #include "core/redis/client.hpp"
 #include "tests/integration/harness.hpp"
@@ -41,6 +44,34 @@ inline Output run_command(const std::string& command) {
 
 // `dine ARGS` through the shell (ARGS are quoted by the caller where needed).
 inline Output run_dine(const std::string& args) { return run_command(fmt::format("{} {}", DINE_BINARY, args)); }
+
+inline Task<void> request_into(http::Client* client, http::ClientRequest req, http::ClientResponse* out) {
+  *out = co_await client->request(std::move(req));
+}
+
+// One HTTP request to 127.0.0.1:PORT on a loop of its own, blocking (test
+// bodies). `credential`: an X-Dine-Service credential to present ("" none).
+// Throws what the client throws (nothing listening, no answer in time).
+inline http::ClientResponse http_call(int port, std::string method, std::string target, std::string body = "",
+                                      http::Headers headers = {}, std::string credential = "",
+                                      milliseconds timeout = milliseconds(15000)) {
+  asio::io_context ioc;
+  http::Client client(ioc.get_executor());
+  if (!credential.empty()) client.present_service_credential(std::move(credential));
+  http::ClientRequest req;
+  req.method = std::move(method);
+  req.port = port;
+  req.target = std::move(target);
+  req.body = std::move(body);
+  req.headers = std::move(headers);
+  req.timeout = timeout;
+  http::ClientResponse out;
+  std::exception_ptr failure;
+  asio::co_spawn(ioc, request_into(&client, std::move(req), &out), [&](std::exception_ptr e) { failure = e; });
+  ioc.run();
+  if (failure) std::rethrow_exception(failure);
+  return out;
+}
 
 // The JSON document of an output that may start with log lines.
 inline std::string json_part(const std::string& out) {

@@ -25,24 +25,6 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-http::ClientResponse call(int port, std::string method, std::string target, std::string body = "") {
-  asio::io_context ioc;
-  http::Client client(ioc.get_executor());
-  http::ClientResponse out;
-  std::exception_ptr failure;
-  http::ClientRequest req;
-  req.method = std::move(method);
-  req.port = port;
-  req.target = std::move(target);
-  req.body = std::move(body);
-  asio::co_spawn(
-      ioc, [&]() -> Task<void> { out = co_await client.request(req); },
-      [&](std::exception_ptr e) { failure = e; });
-  ioc.run();
-  if (failure) std::rethrow_exception(failure);
-  return out;
-}
-
 // Processes of process group `pgid` that still run (zombies waiting to be
 // reaped do not count).
 int live_in_group(pid_t pgid) {
@@ -132,12 +114,12 @@ TEST_F(GatewayE2E, UpStartsTheGatewayAfterTheRolesAndDownStopsIt) {
   ASSERT_GT(nginx_pid, 0) << ps.out;
 
   // Through the gateway: internal routes are not found; the public prefix reaches the node.
-  auto internal = call(gw_port_, "POST", "/v1/login", R"({"openid": "e2e"})");
+  auto internal = e2e::http_call(gw_port_, "POST", "/v1/login", R"({"openid": "e2e"})");
   EXPECT_EQ(internal.status, 404) << internal.body;
   EXPECT_NE(internal.body.find("no such route on this gateway"), std::string::npos) << internal.body;
-  const int direct = call(member_port_, "POST", "/v1/login", R"({"openid": "e2e"})").status;
+  const int direct = e2e::http_call(member_port_, "POST", "/v1/login", R"({"openid": "e2e"})").status;
   EXPECT_TRUE(direct == 200 || direct == 201) << direct;
-  auto proxied = call(gw_port_, "POST", "/api/v1/login", R"({"openid": "e2e"})");
+  auto proxied = e2e::http_call(gw_port_, "POST", "/api/v1/login", R"({"openid": "e2e"})");
   EXPECT_EQ(proxied.status, 404) << proxied.body;
   EXPECT_NE(proxied.body.find("no route for /api/v1/login"), std::string::npos)
       << "the member node did not answer: " << proxied.body;

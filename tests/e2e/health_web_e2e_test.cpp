@@ -39,23 +39,14 @@ std::string read_file(const fs::path& p) {
   return s.str();
 }
 
-Task<void> fetch(http::Client* client, http::ClientRequest req, http::ClientResponse* out) {
-  *out = co_await client->request(req);
-}
-
 // GET http://127.0.0.1:port/target; {} when it does not answer 200 with JSON.
 json get_json(int port, std::string target) {
-  asio::io_context ioc;
-  http::Client client(ioc.get_executor());
-  http::ClientRequest req;
-  req.method = "GET";
-  req.port = port;
-  req.target = std::move(target);
-  req.timeout = milliseconds(3000);
-  http::ClientResponse out;
-  asio::co_spawn(ioc, fetch(&client, req, &out), [](std::exception_ptr) {});
-  ioc.run();
-  return out.status == 200 ? json::parse(out.body, nullptr, false) : json{};
+  try {
+    auto out = e2e::http_call(port, "GET", std::move(target), "", {}, "", milliseconds(3000));
+    return out.status == 200 ? json::parse(out.body, nullptr, false) : json{};
+  } catch (const std::exception&) {
+    return json{};
+  }
 }
 
 std::string state_of(const json& board, const std::string& id) {

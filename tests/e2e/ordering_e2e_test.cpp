@@ -48,27 +48,14 @@ struct Answer {
 std::ostream& operator<<(std::ostream& os, const Answer& a) { return os << "HTTP " << a.status << ": " << a.raw; }
 
 Answer call(int port, std::string method, std::string target, std::string body = "", http::Headers headers = {}) {
-  asio::io_context ioc;
-  http::Client client(ioc.get_executor());
   Answer out;
-  http::ClientRequest req;
-  req.method = std::move(method);
-  req.port = port;
-  req.target = std::move(target);
-  req.body = std::move(body);
-  req.headers = std::move(headers);
-  req.timeout = milliseconds(15000);
-  asio::co_spawn(
-      ioc,
-      [&]() -> Task<void> {
-        auto r = co_await client.request(req);
-        out.status = r.status;
-        out.raw = r.body;
-      },
-      [&](std::exception_ptr e) {
-        if (e) out.status = -1;
-      });
-  ioc.run();
+  try {
+    auto r = e2e::http_call(port, std::move(method), std::move(target), std::move(body), std::move(headers));
+    out.status = r.status;
+    out.raw = std::move(r.body);
+  } catch (const std::exception&) {
+    out.status = -1;  // nothing answered
+  }
   out.body = json::parse(out.raw, nullptr, false);
   return out;
 }

@@ -27,25 +27,11 @@ namespace fs = std::filesystem;
 
 e2e::Output run(const std::string& args) { return e2e::run_dine(args); }
 
+// The order role's writes need the service credential: presented with the topology's secret (below).
 http::ClientResponse call(int port, std::string method, std::string target, std::string body = "",
                           http::Headers headers = {}) {
-  asio::io_context ioc;
-  http::Client client(ioc.get_executor());
-  client.present_service_credential(service_credential("e2e-secret", "e2e"));  // the topology's secret, below
-  http::ClientResponse out;
-  std::exception_ptr failure;
-  http::ClientRequest req;
-  req.method = std::move(method);
-  req.port = port;
-  req.target = std::move(target);
-  req.body = std::move(body);
-  req.headers = std::move(headers);
-  asio::co_spawn(
-      ioc, [&]() -> Task<void> { out = co_await client.request(req); },
-      [&](std::exception_ptr e) { failure = e; });
-  ioc.run();
-  if (failure) std::rethrow_exception(failure);
-  return out;
+  return e2e::http_call(port, std::move(method), std::move(target), std::move(body), std::move(headers),
+                        service_credential("e2e-secret", "e2e"));
 }
 
 class StackE2E : public ::testing::Test {
