@@ -1,6 +1,7 @@
 // dine sim orders: a closed-loop load of order creation and payment against
 // the order nodes of a topology; text or JSON report; exit code 1 on failures.
 #include <chrono>
+#include <functional>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -38,13 +39,22 @@ sim::OrderLoadConfig order_load_config(const Topology& topo, const std::vector<s
   return cfg;
 }
 
-sim::OrderLoadReport run_with_progress(const sim::OrderLoadConfig& cfg) {
-  ProgressBar bar("orders", cfg.orders);
-  auto report = sim::run_order_load(cfg, [&](int done, int failed) {
-    bar.update(done, failed ? fmt::format("failed {}", failed) : "");
-  });
+namespace {
+
+// A simulation run under a progress bar of `total` (done, and failed when any).
+template <class Config, class Report>
+Report with_progress(const char* label, int total, const Config& cfg,
+                     Report (*run)(const Config&, const std::function<void(int, int)>&)) {
+  ProgressBar bar(label, total);
+  Report report = run(cfg, [&](int done, int failed) { bar.update(done, failed ? fmt::format("failed {}", failed) : ""); });
   bar.finish(report.failed ? fmt::format("failed {}", report.failed) : "");
   return report;
+}
+
+}  // namespace
+
+sim::OrderLoadReport run_with_progress(const sim::OrderLoadConfig& cfg) {
+  return with_progress("orders", cfg.orders, cfg, &sim::run_order_load);
 }
 
 void print_order_report(sim::OrderLoadReport& r) {
@@ -89,12 +99,7 @@ sim::JourneyConfig journey_config(const Topology& topo, const std::vector<std::s
 }
 
 sim::JourneyReport run_journeys_with_progress(const sim::JourneyConfig& cfg) {
-  ProgressBar bar("users", cfg.users);
-  auto report = sim::run_journeys(cfg, [&](int done, int failed) {
-    bar.update(done, failed ? fmt::format("failed {}", failed) : "");
-  });
-  bar.finish(report.failed ? fmt::format("failed {}", report.failed) : "");
-  return report;
+  return with_progress("users", cfg.users, cfg, &sim::run_journeys);
 }
 
 void print_journey_report(sim::JourneyReport& r) {
