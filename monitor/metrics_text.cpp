@@ -228,22 +228,10 @@ void Scrape::add(std::string_view name, const LabelView& labels, double value) {
       return;
     }
     case Family::LoopLag: loop_lag_s = max_or(loop_lag_s, value); return;
-    case Family::PoolConnections:
-      pool_connections += value;
-      server().connections += value;
-      return;
-    case Family::PoolMaxConnections:
-      pool_max_connections += value;
-      server().max_connections += value;
-      return;
-    case Family::PoolIdle:
-      pool_idle += value;
-      server().idle += value;
-      return;
-    case Family::PoolWaiting:
-      pool_waiting += value;
-      server().waiting += value;
-      return;
+    case Family::PoolConnections: server().connections += value; return;
+    case Family::PoolMaxConnections: server().max_connections += value; return;
+    case Family::PoolIdle: server().idle += value; return;
+    case Family::PoolWaiting: server().waiting += value; return;
     case Family::OutboxBacklog: outbox_backlog += value; return;
     case Family::OutboxOldest:
       if (value > outbox_oldest_s) outbox_oldest_of = std::string(labels.outbox);
@@ -311,11 +299,18 @@ std::map<std::string, double> figures_of(const Samples& now, const Samples* befo
 std::map<std::string, double> figures_of(const Scrape& now, const Scrape* before, double min_requests) {
   std::map<std::string, double> f;
   if (now.loop_lag_s >= 0) f["loop_lag_ms"] = now.loop_lag_s * 1000;
-  if (now.pool_connections > 0) {
+  PoolSums all;  // every pool of the node, to whichever server
+  for (const auto& [server, p] : now.pools) {
+    all.connections += p.connections;
+    all.max_connections += p.max_connections;
+    all.idle += p.idle;
+    all.waiting += p.waiting;
+  }
+  if (all.connections > 0) {
     // Against what the pools may open (a pool that opened 1 of its 8 is not full).
-    f["pool_size"] = std::max(now.pool_connections, now.pool_max_connections);
-    f["pool_busy"] = now.pool_connections - now.pool_idle;
-    f["pool_waiting"] = now.pool_waiting;
+    f["pool_size"] = std::max(all.connections, all.max_connections);
+    f["pool_busy"] = all.connections - all.idle;
+    f["pool_waiting"] = all.waiting;
   }
   if (now.outbox_backlog > 0) f["outbox_backlog"] = now.outbox_backlog;
   if (now.outbox_oldest_s >= 0) f["outbox_oldest_s"] = now.outbox_oldest_s;

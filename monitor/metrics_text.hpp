@@ -44,7 +44,6 @@ struct Scrape {
   double errors = 0;    // of those, status 5xx
   std::vector<std::pair<double, double>> buckets;  // le -> count summed over routes (same routes), by le
   double loop_lag_s = -1;                           // the slowest worker; -1: none
-  double pool_connections = 0, pool_max_connections = 0, pool_idle = 0, pool_waiting = 0;  // summed over pools, workers
   double outbox_backlog = 0;
   double outbox_oldest_s = -1, stream_lag = -1, stream_pending = -1, dead_letters = -1;  // max; -1: none
   std::vector<std::pair<std::string, PoolSums>> pools;  // by PostgreSQL node (the pool label before '/')
