@@ -1,7 +1,6 @@
 #include "server/testkit/routes.hpp"
 
 #include <optional>
-#include <thread>
 
 #include <boost/system/system_error.hpp>
 #include <nlohmann/json.hpp>
@@ -85,14 +84,6 @@ Task<http::Response> cancellable_sleep(Site s, http::Request& req) {
   co_return http::Response::json(200, body);
 }
 
-Task<http::Response> wedge(Site s, http::Request& req) {
-  const int ms = ms_param(req, kMaxWedgeMs);
-  // Blocks the worker's event loop on purpose: nothing else runs on it meanwhile.
-  std::this_thread::sleep_for(milliseconds(ms));
-  json body = {{"wedged_ms", ms}, {"worker", s.worker}};
-  co_return http::Response::json(200, body);
-}
-
 Task<http::Response> sleep_counts(Site s, http::Request&) {
   json body = {{"in_flight", s.state->sleeps_in_flight.load()},
                {"finished", s.state->sleeps_finished.load()},
@@ -112,7 +103,6 @@ void add_routes(http::Router& router, Site s) {
   router.get("/test/db", [s](http::Request& req) { return db(s, req); });
   router.get("/test/cache", [s](http::Request& req) { return cache(s, req); });
   router.post("/test/sleep", [s](http::Request& req) { return cancellable_sleep(s, req); });
-  router.post("/test/wedge", [s](http::Request& req) { return wedge(s, req); });
   router.get("/test/sleeps", [s](http::Request& req) { return sleep_counts(s, req); });
   router.get("/test/component", [s](http::Request& req) { return component(s, req); });
 }

@@ -4,7 +4,8 @@
 //   GET  /test/db          one query on the "db" dependency, under the request's deadline
 //   GET  /test/cache       INCR on the degradable "cache": {"hits": null, "cache": "down"} while it is down
 //   POST /test/sleep?ms=N  a cancellable sleep (N <= 60000): past the deadline it is cancelled, 504
-//   POST /test/wedge?ms=N  BLOCKS this worker's thread for N ms (N <= 30000): a wedged worker
+// (A wedged worker: the runtime's own POST /test/wedge, on every role started
+// with DINE_TEST_ROUTES=1; core/runtime/runtime.hpp.)
 //   GET  /test/sleeps      {"in_flight", "finished", "cancelled"} sleeps of this node
 //   GET  /test/component   {"starts", "fail_first_n"} of the flaky component
 #include "core/http/router.hpp"
@@ -32,7 +33,6 @@ struct Site {
 };
 
 inline constexpr int kMaxSleepMs = 60000;
-inline constexpr int kMaxWedgeMs = 30000;
 
 void add_routes(http::Router& router, Site site);
 

@@ -188,7 +188,8 @@ std::string Kit::topology_with_section_key(const std::string& key, const json& v
 // --- processes -----------------------------------------------------------------
 
 Env serve_env(const Env& extra) {
-  Env env = {{"DINE_TEST_ROLES", "1"}, {"DINE_LOCK_DIR", Kit::get().lock_dir()}};
+  // Test roles, and the runtime's test routes (POST /test/wedge) on them.
+  Env env = {{"DINE_TEST_ROLES", "1"}, {"DINE_TEST_ROUTES", "1"}, {"DINE_LOCK_DIR", Kit::get().lock_dir()}};
   for (const auto& [k, v] : extra) {
     std::erase_if(env, [&](const auto& kv) { return kv.first == k; });
     env.emplace_back(k, v);

@@ -56,7 +56,7 @@ class Kit {
   std::string lock_dir_;
 };
 
-// DINE_TEST_ROLES=1 and the kit's DINE_LOCK_DIR, then `extra` over them.
+// DINE_TEST_ROLES=1, DINE_TEST_ROUTES=1 and the kit's DINE_LOCK_DIR, then `extra` over them.
 Env serve_env(const Env& extra = {});
 std::vector<std::string> serve_argv(const std::string& node, const std::string& topology, int threads);
 
